@@ -1,0 +1,48 @@
+# Every target installs what it needs into .venv first: nothing is installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/kafka_connector/requirements.txt | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: install test unit lint format demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+
+# uv installs the pinned set in seconds; plain pip is the fallback when uv cannot be had.
+$(STAMP): requirements-dev.txt layers/kafka_connector/requirements.txt | $(BIN)/python
+	rm -f $(VENV)/.installed-*
+	( $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8 && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt ) || \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast unit tests alone (no broker, no emulator).
+unit: install
+	$(BIN)/python -m pytest -m "not integration and not e2e and not fault" $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m local demo
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .aws-sam

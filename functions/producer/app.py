@@ -1,0 +1,39 @@
+"""Producer function: publish one record from a Step Functions task (SPEC §2).
+
+Parse the task input, publish through the layer, return the acknowledged record's
+metadata. The publisher lives at module level so warm invocations reuse its clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary
+from kafka_connector.producer_request import ProducerRequest
+from kafka_connector.publisher import Publisher
+
+logger = get_logger("kafka-producer")
+metrics = get_metrics("kafka-producer")
+tracer = get_tracer("kafka-producer")
+publisher = Publisher()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@handler_boundary(logger, metrics)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = ProducerRequest.from_event(event)
+    acknowledgement = publisher.publish(request)
+    count(metrics, "RecordsPublished")
+    logger.info(
+        "record published",
+        extra={
+            "topic": acknowledgement.topic,
+            "partition": acknowledgement.partition,
+            "offset": acknowledgement.offset,
+        },
+    )
+    return acknowledgement.to_response(request)

@@ -1,0 +1,97 @@
+"""Powertools Logger, Metrics and Tracer, configured once, with secrets masked at the exit.
+
+Two paths carry log text out of the function: Powertools' JSON formatter (our own
+records) and the runtime's root handler (kafka-python's and botocore's records). The
+formatter subclass below redacts the first; a log-record factory redacts the second
+when a record is made, which happens only for records that will be emitted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
+
+from kafka_connector import redaction
+from kafka_connector.errors import ConnectorError, KafkaRetryableError
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KafkaConnector")
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' structured JSON, with every registered secret replaced by ``******``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redaction.redact(super().format(record))
+
+
+@functools.cache
+def _install_record_redaction() -> None:
+    make_record = logging.getLogRecordFactory()
+
+    def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.msg, record.args = redaction.redact(record.getMessage()), None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redaction.redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+        return record
+
+    logging.setLogRecordFactory(redacting_record)
+
+
+def get_logger(service: str) -> Logger:
+    _install_record_redaction()
+    return Logger(
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME", service), logger_formatter=RedactingFormatter()
+    )
+
+
+def get_metrics(service: str) -> Metrics:
+    return Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+
+
+def get_tracer(service: str) -> Tracer:
+    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+
+
+def count(metrics: Metrics, name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def _report(logger: Logger, metrics: Metrics, error: ConnectorError) -> None:
+    logger.warning(error.message, extra={"error": error.error, "status": error.status})
+    with single_metric(name="Errors", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="error", value=error.error)
+
+
+def handler_boundary(logger: Logger, metrics: Metrics) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Let only the three documented errors leave a handler, each logged and counted by name.
+
+    An exception we did not anticipate is a defect, not bad input, so it surfaces as the
+    500-class ``KafkaRetryableError`` (the workflow may retry) with its type in the message.
+    """
+
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except ConnectorError as error:
+                _report(logger, metrics, error)
+                raise
+            except Exception as error:  # the handler boundary: nothing else may escape
+                wrapped = KafkaRetryableError(f"unexpected {type(error).__name__}: {error}")
+                logger.exception("unexpected error", extra={"error": wrapped.error})
+                _report(logger, metrics, wrapped)
+                raise wrapped from None
+
+        return wrapper
+
+    return decorate

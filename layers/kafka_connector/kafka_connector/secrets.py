@@ -1,0 +1,88 @@
+"""``{{secrets.NAME}}`` and ``{{secrets.NAME.field}}`` placeholders, from AWS Secrets Manager.
+
+The reference connector lets users write ``{{secrets.MY_KAFKA_PASSWORD}}`` anywhere in
+a task's input; here the secret ``<SECRETS_PREFIX>NAME`` is read through Powertools
+parameters, which caches it (``SECRETS_CACHE_SECONDS``, default 300) so that a warm
+function does not call Secrets Manager per record. ``NAME.field`` reads one field of a
+JSON secret. Every value resolved is registered with :mod:`kafka_connector.redaction`
+before it is used, so it can never be echoed back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kafka_connector import redaction
+from kafka_connector.errors import ConnectorInputError, KafkaRetryableError
+
+PLACEHOLDER = re.compile(r"\{\{\s*secrets\.([A-Za-z0-9_/+=@-]+)(?:\.([A-Za-z0-9_-]+))?\s*\}\}")
+_NOT_FOUND = {"ResourceNotFoundException"}
+_RETRYABLE = {"ThrottlingException", "InternalServiceError", "RequestLimitExceeded", "ServiceUnavailable"}
+
+
+def _cache_seconds() -> int:
+    return int(os.environ.get("SECRETS_CACHE_SECONDS", "300"))
+
+
+def _fetch(name: str) -> str:
+    secret_id = os.environ.get("SECRETS_PREFIX", "") + name
+    try:
+        value = parameters.get_secret(secret_id, max_age=_cache_seconds())
+    except parameters.exceptions.GetParameterError as error:
+        cause = error.__cause__
+        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+        if code in _NOT_FOUND:
+            raise ConnectorInputError(
+                f"secret '{name}' does not exist (looked up as '{secret_id}')"
+            ) from None
+        if code in _RETRYABLE or isinstance(cause, BotoCoreError):
+            raise KafkaRetryableError(
+                f"secret '{name}' could not be read now: {code or type(cause).__name__}"
+            ) from None
+        raise ConnectorInputError(
+            f"secret '{name}' could not be read: {code or type(cause).__name__}"
+        ) from None
+    if isinstance(value, bytes):
+        value = value.decode()
+    redaction.register([value])
+    return value
+
+
+def _lookup(name: str, field: str | None) -> str:
+    value = _fetch(name)
+    if field is None:
+        return value
+    try:
+        document = json.loads(value)
+    except ValueError:
+        document = None
+    if not isinstance(document, Mapping) or field not in document:
+        raise ConnectorInputError(f"secret '{name}' has no field '{field}'")
+    item = document[field]
+    text = item if isinstance(item, str) else json.dumps(item)
+    redaction.register([text])
+    return text
+
+
+def _substitute(text: str) -> str:
+    if "{{" not in text:  # the common case costs one substring test
+        return text
+    return PLACEHOLDER.sub(lambda m: _lookup(m.group(1), m.group(2)), text)
+
+
+def resolve_secrets(value: Any) -> Any:
+    """A copy of ``value`` with every placeholder in every string replaced by its secret."""
+    if isinstance(value, str):
+        return _substitute(value)
+    if isinstance(value, Mapping):
+        return {k: resolve_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(v) for v in value]
+    return value
