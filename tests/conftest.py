@@ -37,3 +37,83 @@ def topic(bootstrap: str) -> str:
     from tests.kafka_helpers import create_topic
 
     return create_topic(bootstrap, partitions=3)
+
+
+@pytest.fixture
+def aws():
+    """moto with Step Functions really executing state machines, and a fresh correlation setup."""
+    from moto import mock_aws
+
+    from kafka_connector import aws_clients
+    from tests.aws_helpers import Aws
+
+    aws_clients.client.cache_clear()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield Aws().setup()
+    aws_clients.client.cache_clear()
+
+
+@pytest.fixture
+def make_consumer(aws):
+    """Build the consumer as a cold start would, from environment variables."""
+    from aws_lambda_powertools import Metrics
+
+    from kafka_connector.consumer import BatchConsumer
+    from kafka_connector.consumer_config import ConsumerConfig
+
+    def make(**env: str):
+        base = {
+            "CONNECTOR_MODE": "correlate",
+            "MESSAGE_NAME": "payment",
+            "CORRELATION_KEY_EXPRESSION": "=value.orderId",
+            "CORRELATION_TABLE": aws.table,
+            "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
+        }
+        base.update({k: str(v) for k, v in env.items()})
+        return BatchConsumer(
+            ConsumerConfig.from_environment(base), metrics=Metrics(namespace="KafkaConnectorTests")
+        )
+
+    return make
+
+
+@pytest.fixture
+def subscribe_handler(aws, monkeypatch):
+    """The subscribe function after a cold start against the test's table."""
+    import importlib
+
+    monkeypatch.setenv("CORRELATION_TABLE", aws.table)
+    from functions.subscribe import app
+
+    app = importlib.reload(app)
+
+    def invoke(event):
+        from local.context import LocalLambdaContext
+
+        return app.lambda_handler(event, LocalLambdaContext("subscribe"))
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    """The local runtime's AWS emulator (moto server + local Lambda), one per session."""
+    from local.emulator import Emulator
+
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_server, monkeypatch):
+    """A clean emulator, with boto3 in this process pointed at it as the functions would be."""
+    from kafka_connector import aws_clients
+
+    emulator_server.reset()
+    for name, value in emulator_server.client_environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    aws_clients.client.cache_clear()
+    yield emulator_server
+    emulator_server.functions.clear()
+    aws_clients.client.cache_clear()

@@ -20,6 +20,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from kafka_connector import redaction
+from kafka_connector.aws_errors import TransientAwsError
 from kafka_connector.errors import ConnectorError, KafkaRetryableError
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KafkaConnector")
@@ -67,6 +68,7 @@ def count(metrics: Metrics, name: str, value: float = 1) -> None:
 
 def _report(logger: Logger, metrics: Metrics, error: ConnectorError) -> None:
     logger.warning(error.message, extra={"error": error.error, "status": error.status})
+    count(metrics, "Errors")
     with single_metric(name="Errors", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         metric.add_dimension(name="error", value=error.error)
 
@@ -86,6 +88,10 @@ def handler_boundary(logger: Logger, metrics: Metrics) -> Callable[[Callable[...
             except ConnectorError as error:
                 _report(logger, metrics, error)
                 raise
+            except TransientAwsError as error:  # throttled or unavailable AWS: retry may work
+                wrapped = KafkaRetryableError(str(error))
+                _report(logger, metrics, wrapped)
+                raise wrapped from None
             except Exception as error:  # the handler boundary: nothing else may escape
                 wrapped = KafkaRetryableError(f"unexpected {type(error).__name__}: {error}")
                 logger.exception("unexpected error", extra={"error": wrapped.error})

@@ -1,0 +1,29 @@
+"""Consumer function: the Kafka event source mapping's target (SPEC §4).
+
+The configuration is read and every expression compiled at cold start (import), so a
+misconfigured connector fails its initialisation with a message naming the variable.
+Each batch is handed to the layer's ``BatchConsumer``; the return value is the partial
+batch response that tells the mapping which records to retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kafka_connector.consumer import BatchConsumer
+from kafka_connector.consumer_config import ConsumerConfig
+from kafka_connector.observability import get_logger, get_metrics, get_tracer
+
+logger = get_logger("kafka-consumer")
+metrics = get_metrics("kafka-consumer")
+tracer = get_tracer("kafka-consumer")
+consumer = BatchConsumer(ConsumerConfig.from_environment(), metrics=metrics)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consumer.handle(event, context)

@@ -1,0 +1,31 @@
+"""boto3 clients shared by a warm execution environment, with bounded retries.
+
+botocore's ``standard`` retry mode already backs off on throttling; bounding the attempts
+keeps a throttled batch from running into the Lambda timeout, so the record is reported
+as a partial batch failure and retried by the event source mapping instead.
+``AWS_ENDPOINT_URL`` (read by boto3 itself) is how the local runtime points every
+function at its emulator without the functions knowing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+@functools.cache
+def client(service: str) -> Any:
+    config = Config(
+        retries={
+            "mode": os.environ.get("AWS_RETRY_MODE", "standard"),
+            "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "4")),
+        },
+        connect_timeout=5,
+        read_timeout=20,
+        max_pool_connections=32,
+    )
+    return boto3.client(service, config=config)

@@ -1,0 +1,247 @@
+"""One batch from the Kafka event source mapping: decode, activate, then start or correlate.
+
+Offsets follow SPEC §4. Success and "activation condition not met" commit. A permanent
+error — a record that can never succeed as it is — goes to the dead-letter queue with
+its reason and commits, so it never blocks its partition. A transient error (throttling,
+an outage) is a partial batch failure: the mapping resumes at that record. Records after
+it in the same partition are reported too and not attempted, so a partition's records
+are always handled in order and nothing after a failure is skipped.
+
+The batch is decoded and evaluated first, so that correlate mode can read the table for
+all keys at once (one request per 100 distinct keys) before handling records one by one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
+
+from kafka_connector.aws_errors import TransientAwsError, is_aws_error, is_permanent
+from kafka_connector.callbacks import TOO_LARGE_ERROR, CallbackRejected, TaskCallbacks, fits
+from kafka_connector.consumer_config import ConsumerConfig, Mode
+from kafka_connector.correlation import Correlator, Delivery, Inbound, expression_context
+from kafka_connector.correlation_table import CorrelationTable, correlation_key_text
+from kafka_connector.dead_letter import DeadLetterQueue
+from kafka_connector.executions import ExecutionStarter, StartRejected, execution_name
+from kafka_connector.expressions import ExpressionError
+from kafka_connector.observability import count
+from kafka_connector.records import UndecodableRecord, decode_record, iter_records
+from kafka_connector.serialization import to_json_text
+
+logger = logging.getLogger(__name__)
+
+RecordId = tuple[str, int, int]
+
+
+class PermanentRecordError(Exception):
+    """This record can never succeed as it is: dead-letter it and move on."""
+
+    def __init__(self, error: str, reason: str) -> None:
+        super().__init__(f"{error}: {reason}")
+        self.error = error
+        self.reason = reason
+
+
+class PartitionHeldBack(Exception):
+    """An earlier record of this partition failed transiently; this one waits for the retry."""
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record after decoding and evaluation, before any AWS call."""
+
+    raw: Mapping[str, Any]
+    inbound: Inbound | None = None  # None: skipped (activation condition not met)
+    failure: PermanentRecordError | None = None
+
+
+def _record_id(record: Mapping[str, Any]) -> RecordId:
+    return (str(record.get("topic")), int(record.get("partition", -1)), int(record.get("offset", -1)))
+
+
+class BatchConsumer:
+    """Handles Lambda Kafka events for one inbound connector configuration."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        *,
+        metrics: Metrics,
+        table: CorrelationTable | None = None,
+        callbacks: TaskCallbacks | None = None,
+        starter: ExecutionStarter | None = None,
+        dead_letters: DeadLetterQueue | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.callbacks = callbacks or TaskCallbacks()
+        self.table = table or (CorrelationTable(config.table_name) if config.table_name else None)
+        self.starter = starter or (
+            ExecutionStarter(config.state_machine_arn) if config.state_machine_arn else None
+        )
+        self.dead_letters = dead_letters or (
+            DeadLetterQueue(config.dead_letter_queue_url) if config.dead_letter_queue_url else None
+        )
+
+    # -- the batch ---------------------------------------------------------------------------
+
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        prepared = {_record_id(r): self.prepare(r) for r in iter_records(event)}
+        if not prepared:
+            return {"batchItemFailures": []}
+        count(self.metrics, "RecordsSeen", len(prepared))
+        correlator = None
+        if self.config.mode is Mode.CORRELATE:
+            correlator = Correlator(self.table, self.callbacks, ttl_seconds=self.config.ttl_seconds)
+            try:
+                correlator.prefetch(p.inbound for p in prepared.values() if p.inbound)
+            except TransientAwsError as error:
+                logger.warning("could not read the correlation table ahead; reading per record: %s", error)
+        held_back: set[tuple[str, int]] = set()
+
+        def record_handler(record: KafkaEventRecord) -> None:
+            topic_partition = (record.topic, record.partition)
+            if topic_partition in held_back:
+                raise PartitionHeldBack(f"{record.topic}-{record.partition}")
+            try:
+                self._handle(prepared[(record.topic, record.partition, record.offset)], correlator)
+            except Exception:
+                held_back.add(topic_partition)
+                count(self.metrics, "RecordsRetried")
+                raise
+
+        processor = BatchProcessor(event_type=EventType.Kafka, raise_on_entire_batch_failure=False)
+        return process_partial_response(
+            event=dict(event), record_handler=record_handler, processor=processor, context=context
+        )
+
+    # -- one record, before any AWS call -----------------------------------------------------------
+
+    def prepare(self, raw: Mapping[str, Any]) -> Prepared:
+        """Decode and evaluate one record; permanent problems are kept for the dead-letter queue."""
+        config = self.config
+        try:
+            message = decode_record(raw, config.avro)
+            if message["rawValue"] is None and message["value"] is not None:
+                message["value"] = json.loads(to_json_text(message["value"]))  # Avro: bytes, dates → JSON
+            context = expression_context(message)
+            if config.activation_condition is not None and not config.activation_condition.is_true(context):
+                return Prepared(raw)
+            message_id = f"{message['topic']}-{message['partition']}-{message['offset']}"
+            if config.message_id is not None:
+                message_id = _text(config.message_id.evaluate(context), "MESSAGE_ID_EXPRESSION")
+            correlation_key = ""
+            if config.correlation_key is not None and config.mode is Mode.CORRELATE:
+                correlation_key = _text(
+                    config.correlation_key.evaluate(context), "CORRELATION_KEY_EXPRESSION"
+                )
+            result = self._result(message, context)
+            inbound = Inbound(
+                message_name=config.message_name or str(message["topic"]),
+                correlation_key=correlation_key,
+                message_id=message_id,
+                message=message,
+                result=result,
+                result_json=json.dumps(result, separators=(",", ":"), ensure_ascii=False),
+            )
+        except UndecodableRecord as error:
+            return Prepared(raw, failure=PermanentRecordError("UndecodableRecord", str(error)))
+        except ExpressionError as error:
+            return Prepared(raw, failure=PermanentRecordError("ExpressionError", str(error)))
+        except PermanentRecordError as error:
+            return Prepared(raw, failure=error)
+        return Prepared(raw, inbound)
+
+    def _result(self, message: dict[str, Any], context: dict[str, Any]) -> Any:
+        """What the workflow receives: the message, or shaped by RESULT_VARIABLE / RESULT_EXPRESSION."""
+        variable, expression = self.config.result_variable, self.config.result_expression
+        if variable is None and expression is None:
+            return message
+        result: Any = {variable: message} if variable else {}
+        if expression is not None:
+            shaped = expression.evaluate(context)
+            if variable is None:
+                return shaped
+            if not isinstance(shaped, Mapping):
+                raise PermanentRecordError(
+                    "ExpressionError",
+                    "RESULT_EXPRESSION must give an object when RESULT_VARIABLE is also set",
+                )
+            result.update(shaped)
+        return result
+
+    # -- one record, with AWS -------------------------------------------------------------------------
+
+    def _handle(self, prepared: Prepared, correlator: Correlator | None) -> None:
+        if prepared.failure is not None:
+            self._dead_letter(prepared.raw, prepared.failure)
+            return
+        inbound = prepared.inbound
+        if inbound is None:
+            count(self.metrics, "RecordsSkipped")
+            return
+        count(self.metrics, "RecordsActivated")
+        try:
+            if correlator is None:
+                self._start(inbound)
+            else:
+                self._correlate(inbound, correlator)
+        except PermanentRecordError as error:
+            self._dead_letter(prepared.raw, error)
+        except (CallbackRejected, StartRejected) as error:
+            self._dead_letter(prepared.raw, PermanentRecordError("Rejected", str(error)))
+        except TransientAwsError:
+            raise
+        except Exception as error:
+            if is_aws_error(error) and is_permanent(error):
+                self._dead_letter(prepared.raw, PermanentRecordError("Rejected", str(error)))
+                return
+            raise
+
+    def _start(self, inbound: Inbound) -> None:
+        if not fits(inbound.result_json):
+            raise PermanentRecordError(
+                TOO_LARGE_ERROR, f"execution input is {len(inbound.result_json.encode())} bytes, over 262144"
+            )
+        self.starter.start(execution_name(inbound.message_id), inbound.result_json)
+        count(self.metrics, "ExecutionsStarted")
+
+    def _correlate(self, inbound: Inbound, correlator: Correlator) -> None:
+        delivery = correlator.correlate(inbound)
+        if delivery is Delivery.TOO_LARGE:
+            raise PermanentRecordError(
+                TOO_LARGE_ERROR, f"result is {len(inbound.result_json.encode())} bytes, over 262144"
+            )
+        metric = {
+            Delivery.DELIVERED: "MessagesCorrelated",
+            Delivery.BUFFERED: "MessagesBuffered",
+            Delivery.DROPPED: "MessagesUnmatched",
+            Delivery.DUPLICATE: "MessagesDuplicate",
+        }[delivery]
+        count(self.metrics, metric)
+
+    def _dead_letter(self, raw: Mapping[str, Any], error: PermanentRecordError) -> None:
+        topic, partition, offset = _record_id(raw)
+        if self.dead_letters is None:
+            # No queue configured: the log is the only place the record survives.
+            logger.error(
+                "record dead-lettered (no DEAD_LETTER_QUEUE_URL): %s",
+                json.dumps({"error": error.error, "reason": error.reason, "record": dict(raw)}),
+            )
+        else:
+            self.dead_letters.send(raw, error.reason, error.error)
+        logger.warning("record %s-%s@%s dead-lettered: %s", topic, partition, offset, error)
+        count(self.metrics, "RecordsDeadLettered")
+
+
+def _text(value: Any, variable: str) -> str:
+    if value is None or value == "":
+        raise PermanentRecordError("ExpressionError", f"{variable} gave no value for this record")
+    return correlation_key_text(value)

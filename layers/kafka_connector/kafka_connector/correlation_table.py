@@ -1,0 +1,462 @@
+"""The correlation table: where waiting workflows and unclaimed messages meet (SPEC §4).
+
+One *head* item per (message name, correlation key) holds everything the consumer must
+see to correlate a message, so a batch of records costs one strongly consistent
+``BatchGetItem`` per 100 distinct keys, whoever is waiting::
+
+    pk         "<messageName>#<correlationKey>"
+    version    N   bumped by every writer that adds a subscription or a message
+    expiresAt  N   DynamoDB TTL; a year ahead, refreshed by each such writer
+    sub_<sha256(task token)>  M  {token, condition?, expiresAt?, createdAt?, claim?, claimedAt?}
+    msg_<sha256(message id)>  M  {id, at, expiresAt, claim?, claimedAt?}
+
+Subscriptions are top-level attributes so that a waiting workflow can add itself with a
+single ``UpdateItem`` — from the subscribe function, or straight from the state machine
+with ``aws-sdk:dynamodb:updateItem.waitForTaskToken`` (README) — without reading or
+rewriting anyone else's. A buffered message's payload lives in its own *body* item
+(``pk = "msg#" + sha256(name, key, id)``) because payloads may be large; the body's
+existence doubles as the message's "already handled" mark for redelivered records.
+
+Every hand-over is a *claim*: a conditional write that marks a subscription (and a
+buffered message) as taken by one message (one subscription), so concurrent consumers
+and subscribers never deliver twice. A claim is released after the callback; one left
+behind by a crash is honoured for its owner's retry and expires after
+:data:`CLAIM_LEASE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from kafka_connector.aws_clients import client
+from kafka_connector.aws_errors import TransientAwsError, error_code
+
+SUBSCRIPTION_PREFIX = "sub_"
+MESSAGE_PREFIX = "msg_"
+BODY_PREFIX = "msg#"
+#: Step Functions standard workflows run for at most a year; nothing here needs to live longer.
+MAX_LIFETIME_SECONDS = 366 * 24 * 3600
+#: Longer than a Lambda invocation can run: a claim older than this was left by a crash.
+CLAIM_LEASE_SECONDS = 900
+_BATCH_GET_LIMIT = 100
+_UNPROCESSED_RETRIES = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def correlation_key_text(value: Any) -> str:
+    """The correlation key as stored: strings as they are, other JSON values as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def head_key(message_name: str, correlation_key: str) -> str:
+    return f"{message_name}#{correlation_key}"
+
+
+def subscription_attribute(task_token: str) -> str:
+    return SUBSCRIPTION_PREFIX + hashlib.sha256(task_token.encode()).hexdigest()
+
+
+def message_attribute(message_id: str) -> str:
+    return MESSAGE_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()
+
+
+def body_key(head: str, message_id: str) -> str:
+    return BODY_PREFIX + hashlib.sha256(json.dumps([head, message_id]).encode()).hexdigest()
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    attribute: str
+    token: str
+    condition: str | None = None
+    expires_at: int | None = None
+    claim: str | None = None
+    claimed_at: int | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def available_to(self, claimant: str, now: float) -> bool:
+        """Free, already claimed by ``claimant`` (its retry), or left behind by a crash."""
+        return (
+            self.claim is None
+            or self.claim == claimant
+            or (self.claimed_at is not None and self.claimed_at < now - CLAIM_LEASE_SECONDS)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedMessage:
+    attribute: str
+    message_id: str
+    arrived_at: int
+    expires_at: int
+    claim: str | None = None
+    claimed_at: int | None = None
+
+    def available_to(self, claimant: str, now: float) -> bool:
+        return self.expires_at > now and (
+            self.claim is None
+            or self.claim == claimant
+            or (self.claimed_at is not None and self.claimed_at < now - CLAIM_LEASE_SECONDS)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    key: str
+    version: int = 0
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    buffered: dict[str, BufferedMessage] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Head:
+        values = _from_item(item)
+        subscriptions: dict[str, Subscription] = {}
+        buffered: dict[str, BufferedMessage] = {}
+        for name, value in values.items():
+            if name.startswith(SUBSCRIPTION_PREFIX) and isinstance(value, Mapping) and "token" in value:
+                subscriptions[name] = Subscription(
+                    attribute=name,
+                    token=str(value["token"]),
+                    condition=value.get("condition") or None,
+                    expires_at=_int(value.get("expiresAt")),
+                    claim=value.get("claim"),
+                    claimed_at=_int(value.get("claimedAt")),
+                )
+            elif name.startswith(MESSAGE_PREFIX) and isinstance(value, Mapping):
+                buffered[name] = BufferedMessage(
+                    attribute=name,
+                    message_id=str(value["id"]),
+                    arrived_at=int(value["at"]),
+                    expires_at=int(value["expiresAt"]),
+                    claim=value.get("claim"),
+                    claimed_at=_int(value.get("claimedAt")),
+                )
+        return cls(str(values["pk"]), int(values.get("version", 0)), subscriptions, buffered)
+
+    @property
+    def empty(self) -> bool:
+        return not self.subscriptions and not self.buffered
+
+
+class BufferOutcome(Enum):
+    BUFFERED = "buffered"
+    DUPLICATE = "duplicate"  # this message id was buffered before: a redelivered record
+    CONFLICT = "conflict"  # the head changed since it was read: read it again and decide again
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedBody:
+    message: Any
+    result: Any
+
+
+class CorrelationTable:
+    """The table's operations, each one request, each safe against every concurrent other."""
+
+    def __init__(self, table_name: str, dynamodb: Any = None) -> None:
+        self.table_name = table_name
+        self._dynamodb = dynamodb
+
+    @property
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            self._dynamodb = client("dynamodb")
+        return self._dynamodb
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.dynamodb, operation)(TableName=self.table_name, **kwargs)
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise
+            raise TransientAwsError(f"DynamoDB {operation}: {error_code(error)}") from error
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_heads(self, keys: Iterable[str]) -> dict[str, Head | None]:
+        """Strongly consistent heads for ``keys``: one request per 100 keys."""
+        wanted = list(dict.fromkeys(keys))
+        heads: dict[str, Head | None] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            pending = [{"pk": {"S": k}} for k in wanted[start : start + _BATCH_GET_LIMIT]]
+            for attempt in range(_UNPROCESSED_RETRIES):
+                try:
+                    response = self.dynamodb.batch_get_item(
+                        RequestItems={self.table_name: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                except ClientError as error:
+                    raise TransientAwsError(f"DynamoDB BatchGetItem: {error_code(error)}") from error
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    head = Head.from_item(item)
+                    heads[head.key] = head
+                pending = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise TransientAwsError("DynamoDB BatchGetItem left keys unprocessed")
+        return heads
+
+    def get_head(self, key: str) -> Head | None:
+        item = self._call("get_item", Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        return Head.from_item(item) if item else None
+
+    def get_bodies(self, head: str, message_ids: Iterable[str]) -> dict[str, BufferedBody]:
+        """Payloads of buffered messages, by message id."""
+        ids = list(dict.fromkeys(message_ids))
+        by_key = {body_key(head, i): i for i in ids}
+        bodies: dict[str, BufferedBody] = {}
+        for start in range(0, len(ids), _BATCH_GET_LIMIT):
+            keys = [{"pk": {"S": k}} for k in list(by_key)[start : start + _BATCH_GET_LIMIT]]
+            while keys:
+                try:
+                    response = self.dynamodb.batch_get_item(
+                        RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
+                    )
+                except ClientError as error:
+                    raise TransientAwsError(f"DynamoDB BatchGetItem: {error_code(error)}") from error
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    values = _from_item(item)
+                    bodies[by_key[values["pk"]]] = BufferedBody(
+                        json.loads(values["message"]), json.loads(values["result"])
+                    )
+                keys = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+        return bodies
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        key: str,
+        task_token: str,
+        *,
+        condition: str | None,
+        expires_at: int | None,
+        now: float,
+    ) -> Head:
+        """Add a subscription (idempotent for the same token); returns the head after the write."""
+        attribute = subscription_attribute(task_token)
+        subscription = {
+            "token": task_token,
+            "condition": condition,
+            "expiresAt": expires_at,
+            "createdAt": int(now),
+        }
+        response = self._call(
+            "update_item",
+            Key={"pk": {"S": key}},
+            UpdateExpression="SET #s = if_not_exists(#s, :s), expiresAt = :far ADD version :one",
+            ExpressionAttributeNames={"#s": attribute},
+            ExpressionAttributeValues={
+                ":s": {"M": _to_item(subscription)},
+                ":far": {"N": str(int(now) + MAX_LIFETIME_SECONDS)},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return Head.from_item(response["Attributes"])
+
+    def claim_subscription(self, key: str, attribute: str, message_id: str, now: float) -> Head | None:
+        """Reserve a subscription for one message; ``None`` when someone else has it or it is gone."""
+        try:
+            response = self._call(
+                "update_item",
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #s.claim = :m, #s.claimedAt = :now",
+                ConditionExpression=(
+                    "attribute_exists(#s) AND (attribute_not_exists(#s.claim) OR #s.claim = :m"
+                    " OR #s.claimedAt < :stale)"
+                ),
+                ExpressionAttributeNames={"#s": attribute},
+                ExpressionAttributeValues={
+                    ":m": {"S": message_id},
+                    ":now": {"N": str(int(now))},
+                    ":stale": {"N": str(int(now) - CLAIM_LEASE_SECONDS)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            return None
+        return Head.from_item(response["Attributes"])
+
+    def release(self, head: Head, claims: Mapping[str, str]) -> None:
+        """Remove claimed entries after their callback; the whole head when nothing else is in it.
+
+        ``claims`` maps each entry to the claim it must still carry. ``head`` is the item as
+        the claim left it: if it held nothing but these entries, a delete conditioned on
+        its version (which any new subscription or message bumps) removes it in one
+        request; otherwise just the entries go.
+        """
+        names = {f"#a{i}": attribute for i, attribute in enumerate(claims)}
+        values = {f":c{i}": {"S": claim} for i, claim in enumerate(claims.values())}
+        condition = " AND ".join(f"#a{i}.claim = :c{i}" for i in range(len(claims)))
+        if set(claims) == set(head.subscriptions) | set(head.buffered):
+            try:
+                self._call(
+                    "delete_item",
+                    Key={"pk": {"S": head.key}},
+                    ConditionExpression=f"version = :v AND {condition}",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={**values, ":v": {"N": str(head.version)}},
+                )
+                return
+            except ClientError:
+                pass  # something arrived meanwhile: remove just our entries
+        with contextlib.suppress(ClientError):  # taken over after a lapsed claim: the new owner cleans up
+            self._call(
+                "update_item",
+                Key={"pk": {"S": head.key}},
+                UpdateExpression="REMOVE " + ", ".join(names),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    def remove_subscriptions(self, key: str, attributes: Iterable[str]) -> None:
+        """Drop subscriptions known to be dead (expired, or their execution is gone)."""
+        names = {f"#a{i}": attribute for i, attribute in enumerate(attributes)}
+        if not names:
+            return
+        with contextlib.suppress(ClientError):  # the head is gone already
+            self._call(
+                "update_item",
+                Key={"pk": {"S": key}},
+                UpdateExpression="REMOVE " + ", ".join(names),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+            )
+
+    # -- buffered messages ------------------------------------------------------------------
+
+    def buffer(
+        self,
+        head: Head | None,
+        key: str,
+        message_id: str,
+        message: Any,
+        result: Any,
+        *,
+        expires_at: int,
+        now: float,
+    ) -> BufferOutcome:
+        """Store a message no one waits for, unless the head changed since ``head`` was read."""
+        marker = {"id": message_id, "at": int(now * 1000), "expiresAt": expires_at}
+        if head is None:
+            head_condition = "attribute_not_exists(pk)"
+            condition_values: dict[str, Any] = {}
+        else:
+            head_condition = "version = :v"
+            condition_values = {":v": {"N": str(head.version)}}
+        try:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": _to_item(
+                                {
+                                    "pk": body_key(key, message_id),
+                                    "head": key,
+                                    "messageId": message_id,
+                                    "message": json.dumps(message, separators=(",", ":")),
+                                    "result": json.dumps(result, separators=(",", ":")),
+                                    "expiresAt": expires_at,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": {"pk": {"S": key}},
+                            "UpdateExpression": "SET #m = :m, expiresAt = :far ADD version :one",
+                            "ConditionExpression": head_condition,
+                            "ExpressionAttributeNames": {"#m": message_attribute(message_id)},
+                            "ExpressionAttributeValues": {
+                                ":m": {"M": _to_item(marker)},
+                                ":far": {"N": str(int(now) + MAX_LIFETIME_SECONDS)},
+                                ":one": {"N": "1"},
+                                **condition_values,
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise TransientAwsError(f"DynamoDB TransactWriteItems: {error_code(error)}") from error
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return BufferOutcome.DUPLICATE
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return BufferOutcome.CONFLICT
+            raise TransientAwsError(f"DynamoDB TransactWriteItems cancelled: {reasons}") from error
+        return BufferOutcome.BUFFERED
+
+    def claim_buffered(
+        self, key: str, subscription: str, message: BufferedMessage, now: float
+    ) -> Head | None:
+        """Hand one buffered message to one subscription, atomically; ``None`` if either is taken."""
+        try:
+            response = self._call(
+                "update_item",
+                Key={"pk": {"S": key}},
+                UpdateExpression=(
+                    "SET #s.claim = :mid, #s.claimedAt = :now, #m.claim = :sid, #m.claimedAt = :now"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(#s) AND attribute_exists(#m)"
+                    " AND (attribute_not_exists(#s.claim) OR #s.claim = :mid OR #s.claimedAt < :stale)"
+                    " AND (attribute_not_exists(#m.claim) OR #m.claim = :sid OR #m.claimedAt < :stale)"
+                ),
+                ExpressionAttributeNames={"#s": subscription, "#m": message.attribute},
+                ExpressionAttributeValues={
+                    ":mid": {"S": message.message_id},
+                    ":sid": {"S": subscription},
+                    ":now": {"N": str(int(now))},
+                    ":stale": {"N": str(int(now) - CLAIM_LEASE_SECONDS)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            return None
+        return Head.from_item(response["Attributes"])
+
+    def return_message(self, key: str, subscription: str, message: BufferedMessage) -> None:
+        """Undo a hand-over whose subscriber turned out to be gone: drop it, free the message."""
+        with contextlib.suppress(ClientError):  # already taken over after a lapsed claim
+            self._call(
+                "update_item",
+                Key={"pk": {"S": key}},
+                UpdateExpression="REMOVE #s, #m.claim, #m.claimedAt",
+                ConditionExpression="#m.claim = :sid",
+                ExpressionAttributeNames={"#s": subscription, "#m": message.attribute},
+                ExpressionAttributeValues={":sid": {"S": subscription}},
+            )

@@ -1,0 +1,60 @@
+"""The dead-letter queue: where records that can never succeed go, with the reason.
+
+A record that fails for good (undecodable, an expression error, too large for Step
+Functions) must neither block its partition nor vanish. It is sent here whole — the
+Lambda record as received, base64 key/value and headers included — so it can be
+inspected and replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from kafka_connector.aws_clients import client
+from kafka_connector.aws_errors import TransientAwsError
+
+#: SQS accepts messages up to 1 MiB; a larger record is sent without its value (and says so).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def dead_letter_body(record: Mapping[str, Any], reason: str, error: str) -> str:
+    body = {
+        "topic": record.get("topic"),
+        "partition": record.get("partition"),
+        "offset": record.get("offset"),
+        "timestamp": record.get("timestamp"),
+        "error": error,
+        "reason": reason,
+        "record": dict(record),
+    }
+    text = json.dumps(body, separators=(",", ":"))
+    if len(text.encode()) > MAX_BODY_BYTES:
+        body["record"] = {k: v for k, v in record.items() if k != "value"}
+        body["valueOmitted"] = "the value exceeds what SQS can carry; read it from the topic at this offset"
+        text = json.dumps(body, separators=(",", ":"))
+    return text
+
+
+class DeadLetterQueue:
+    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+        self.queue_url = queue_url
+        self._sqs = sqs
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = client("sqs")
+        return self._sqs
+
+    def send(self, record: Mapping[str, Any], reason: str, error: str) -> None:
+        try:
+            self.sqs.send_message(
+                QueueUrl=self.queue_url, MessageBody=dead_letter_body(record, reason, error)
+            )
+        except Exception as failure:
+            # The record must not be committed unless it is safe somewhere: retry the batch.
+            raise TransientAwsError(
+                f"SQS SendMessage to the dead-letter queue: {type(failure).__name__}"
+            ) from failure
