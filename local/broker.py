@@ -8,14 +8,22 @@ with any real Kafka: :func:`kafka_bootstrap` then starts nothing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 
 from local.net import free_port, wait_for_port
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: have the kernel stop the broker if whoever started it dies without cleaning up."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class EmbeddedBroker:
@@ -69,6 +77,7 @@ class EmbeddedBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C aimed at the caller is handled by the caller's stop()
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - no threads involved
         )
         try:
             wait_for_port(self.host, self.port, timeout)

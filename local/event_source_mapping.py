@@ -203,7 +203,7 @@ class LocalEventSourceMapping:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._consumer.close()
+        self._consumer.close(autocommit=False, timeout_ms=2000)
 
     def __enter__(self) -> LocalEventSourceMapping:
         return self

@@ -57,6 +57,7 @@ class LocalFunction:
     environment: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = 60.0
     _handler: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
+    _module: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.code not in FUNCTION_CODES:
@@ -66,8 +67,15 @@ class LocalFunction:
         if self._handler is None:
             with _load_lock:
                 if self._handler is None:
-                    self._handler = _load(self.name, self.code, self.environment)
+                    self._module = _load(self.name, self.code, self.environment)
+                    self._handler = self._module.lambda_handler
         return self._handler
+
+    def shutdown(self) -> None:
+        """Lambda's shutdown phase: close what the execution environment kept open."""
+        publisher = getattr(self._module, "publisher", None)
+        if publisher is not None:
+            publisher.close()
 
     def invoke(self, event: Any) -> Any:
         """Run the handler once with a fresh context; exceptions propagate as Lambda's would."""
@@ -77,7 +85,7 @@ class LocalFunction:
             return handler(event, context)
 
 
-def _load(name: str, code: str, env: Mapping[str, str]) -> Callable[[Any, Any], Any]:
+def _load(name: str, code: str, env: Mapping[str, str]) -> Any:
     ensure_layer_on_path()
     path = ROOT / "functions" / code / "app.py"
     module_name = f"_local_function_{name.replace('-', '_')}"
@@ -88,7 +96,7 @@ def _load(name: str, code: str, env: Mapping[str, str]) -> Callable[[Any, Any], 
     with environment(env):
         spec.loader.exec_module(module)
     sys.modules[module_name] = module
-    return module.lambda_handler
+    return module
 
 
 def error_payload(error: BaseException) -> dict[str, Any]:

@@ -317,3 +317,20 @@ def test_each_topic_gets_its_own_records(bootstrap):
     first, second = create_topic(bootstrap), create_topic(bootstrap)
     response = invoke(event_for(bootstrap, first))
     assert response["topic"] == first != second
+
+
+def test_bootstrap_servers_default_to_the_function_environment(bootstrap, topic, monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+    cold = importlib.reload(app)  # the variable is read at cold start
+    event = event_for(bootstrap, topic)
+    del event["topic"]["bootstrapServers"]
+    assert stored(bootstrap, cold.lambda_handler(event, LocalLambdaContext("producer"))).key == b"employee1"
+    # A payload that names its servers wins over the default.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    cold = importlib.reload(app)
+    response = cold.lambda_handler(event_for(bootstrap, topic), LocalLambdaContext("producer"))
+    assert stored(bootstrap, response).key == b"employee1"
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS")
+    importlib.reload(app)

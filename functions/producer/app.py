@@ -6,6 +6,7 @@ metadata. The publisher lives at module level so warm invocations reuse its clie
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +19,8 @@ logger = get_logger("kafka-producer")
 metrics = get_metrics("kafka-producer")
 tracer = get_tracer("kafka-producer")
 publisher = Publisher()
+#: The cluster a payload without ``topic.bootstrapServers`` is published to (read at cold start).
+default_bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -25,7 +28,7 @@ publisher = Publisher()
 @metrics.log_metrics
 @handler_boundary(logger, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = ProducerRequest.from_event(event)
+    request = ProducerRequest.from_event(event, default_bootstrap_servers=default_bootstrap_servers)
     acknowledgement = publisher.publish(request)
     count(metrics, "RecordsPublished")
     logger.info(

@@ -34,10 +34,16 @@ class ProducerRequest:
     debug: bool = False
 
     @classmethod
-    def from_event(cls, event: object) -> ProducerRequest:
+    def from_event(cls, event: object, *, default_bootstrap_servers: str | None = None) -> ProducerRequest:
+        """Validate ``event``; ``default_bootstrap_servers`` fills a missing ``topic.bootstrapServers``.
+
+        A deployment usually talks to one cluster: the producer function passes its
+        ``KAFKA_BOOTSTRAP_SERVERS`` here so that workflows need not repeat it in every
+        task. A payload that names its servers always wins.
+        """
         if not isinstance(event, Mapping):
             raise ConnectorInputError("the producer input must be a JSON object")
-        event = resolve_secrets(event)
+        event = resolve_secrets(_with_default_bootstrap(event, default_bootstrap_servers))
         address = _target_address(event)
         message = _section(event, "message", required=True)
         if message.get("value") is None:
@@ -64,6 +70,17 @@ class ProducerRequest:
             headers=encode_headers(event.get("headers")),
             debug=debug,
         )
+
+
+def _with_default_bootstrap(event: Mapping[str, Any], default: str | None) -> Mapping[str, Any]:
+    topic = event.get("topic")
+    if not default or event.get("bootstrapServers") is not None:
+        return event
+    if topic is None:
+        return {**event, "topic": {"bootstrapServers": default}}
+    if isinstance(topic, Mapping) and topic.get("bootstrapServers") is None:
+        return {**event, "topic": {**topic, "bootstrapServers": default}}
+    return event
 
 
 def _section(event: Mapping[str, Any], name: str, *, required: bool = False) -> Mapping[str, Any]:
