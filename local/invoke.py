@@ -13,14 +13,17 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from local.broker import kafka_bootstrap
+from local.broker import BOOTSTRAP_ENV, kafka_bootstrap
 from local.emulator import Emulator
 from local.functions import LocalFunction, environment
-from local.resources import LocalResources, create_resources, function_environment, read_event
+from local.resources import LOCAL_SECRETS, LocalResources, create_resources, function_environment, read_event
+from local.secure_kafka import start_secured_kafka
+from local.secure_proxy import make_test_pki
 
 
 @contextlib.contextmanager
@@ -55,11 +58,37 @@ def parse_env(pairs: list[str], env_file: str | None, function: str) -> dict[str
     return values
 
 
+@contextlib.contextmanager
+def secured_bootstrap() -> Iterator[str]:
+    """A SASL_SSL endpoint whose user is the emulator's example secret, its CA trusted.
+
+    Events that authenticate (``events/producer-authenticated.json``) need a broker that
+    checks credentials; the local CA is trusted through ``SSL_CERT_FILE``, as a CA
+    installed on the machine would be, so the event runs unchanged.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        pki = make_test_pki(Path(directory))
+        users = {LOCAL_SECRETS["KAFKA_USER"]: LOCAL_SECRETS["KAFKA_PASSWORD"]}
+        with (
+            start_secured_kafka("sasl_ssl", pki, users) as kafka,
+            environment({"SSL_CERT_FILE": str(pki.ca_file)}),
+        ):
+            yield kafka.bootstrap
+
+
+def _bootstrap(function: str, event: Any) -> contextlib.AbstractContextManager[str | None]:
+    if function != "producer":
+        return contextlib.nullcontext()
+    if isinstance(event, Mapping) and event.get("authentication") and not os.environ.get(BOOTSTRAP_ENV):
+        return secured_bootstrap()
+    return kafka_bootstrap()
+
+
 def invoke(function: str, event_path: str, overrides: Mapping[str, str]) -> int:
     event = read_event(event_path)
     with contextlib.ExitStack() as stack:
         _, resources = stack.enter_context(local_aws())
-        bootstrap = stack.enter_context(kafka_bootstrap()) if function == "producer" else None
+        bootstrap = stack.enter_context(_bootstrap(function, event))
         env = {**function_environment(function, resources, bootstrap), **overrides}
         target = LocalFunction(function, function, env)
         stack.callback(target.shutdown)

@@ -39,9 +39,9 @@ def read_records(bootstrap: str, topic: str, count: int, timeout: float = 10.0) 
         consumer.close()
 
 
-def read_one(bootstrap: str, topic: str, partition: int, offset: int) -> ConsumerRecord:
+def read_one(bootstrap: str, topic: str, partition: int, offset: int, **config: object) -> ConsumerRecord:
     """The record at ``topic``/``partition``/``offset``: what the broker really stored."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **config)
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])

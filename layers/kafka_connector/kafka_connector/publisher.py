@@ -26,6 +26,7 @@ from kafka_connector.errors import (
     KafkaRetryableError,
     classify_kafka_error,
 )
+from kafka_connector.kafka_client import AUTHENTICATION_ERRORS, ClientFactory, is_untrusted_certificate
 from kafka_connector.producer_request import ProducerRequest
 from kafka_connector.properties import ignored_properties, to_kafka_python
 from kafka_connector.redaction import mask_properties
@@ -122,14 +123,15 @@ class Publisher:
             if producer is not None:
                 self._clients.move_to_end(config)
                 return producer
+            factory = ClientFactory()
             try:
-                producer = KafkaProducer(**producer_kwargs(properties))
+                producer = KafkaProducer(**producer_kwargs(properties), kafka_client=factory)
             except ConnectorError:
+                factory.close_all()
                 raise
-            except KafkaTimeoutError as error:
-                raise bootstrap_failure(error) from None
             except Exception as error:
-                raise classify_kafka_error(error) from None
+                factory.close_all()
+                raise connection_failure(error) from None
             self.clients_created += 1
             self._clients[config] = producer
             while len(self._clients) > self._max_clients:
@@ -150,6 +152,20 @@ class Publisher:
             producer.close(timeout=1)
 
 
-def bootstrap_failure(error: KafkaTimeoutError) -> ConnectorError:
-    """Why the client could not bootstrap: bad credentials (4xx) or an unreachable broker (5xx)."""
-    return KafkaRetryableError(f"could not reach the Kafka cluster: {error}")
+def connection_failure(error: BaseException) -> ConnectorError:
+    """Why the client could not start: bad credentials or certificate (4xx), or no broker (5xx)."""
+    if isinstance(error, AUTHENTICATION_ERRORS):
+        return KafkaNonRetryableError(
+            f"authentication failed: {type(error).__name__}",
+            "The broker refused the credentials or the SASL mechanism; check authentication and "
+            "sasl.mechanism.",
+        )
+    if is_untrusted_certificate(error):
+        return KafkaNonRetryableError(
+            "TLS verification failed: the broker's certificate is not trusted",
+            "Give the CA with ssl.truststore.type=PEM and ssl.truststore.certificates, "
+            "or check the host name.",
+        )
+    if isinstance(error, KafkaTimeoutError):
+        return KafkaRetryableError(f"could not reach the Kafka cluster: {error}")
+    return classify_kafka_error(error)
