@@ -6,6 +6,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (a landing must not hinge on a lucky draw); locally
+# hypothesis keeps exploring and remembers what failed.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # boto3 must never reach a real AWS account from the tests; moto intercepts these dummy credentials.
 os.environ.update(

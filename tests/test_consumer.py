@@ -431,3 +431,25 @@ def test_start_mode_input_too_large_is_dead_lettered(aws, make_consumer):
 def test_configuration_errors_name_the_variable(make_consumer, env, named):
     with pytest.raises(ConnectorInputError, match=named):
         make_consumer(**env)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ['=headers.source = "psp"', '=$contains($string($), "psp")', '=$lookup($, "headers").source = "psp"'],
+)
+def test_expressions_that_read_headers_see_them(aws, make_consumer, subscribe_handler, condition):
+    arn, token = aws.start_waiting("headers")
+    subscribe_handler({"taskToken": token, "messageName": "payment", "correlationKey": "o-h"})
+    assert make_consumer(ACTIVATION_CONDITION=condition).handle(event(payment(0, "o-h"))) == {
+        "batchItemFailures": []
+    }
+    assert aws.output(arn)["message"]["headers"] == {"source": "psp"}
+
+
+def test_headers_are_decoded_for_what_is_delivered_started_and_buffered(
+    aws, make_consumer, subscribe_handler
+):
+    make_consumer(MESSAGE_TTL_SECONDS=60).handle(event(payment(0, "o-hb")))
+    arn, token = aws.start_waiting("buffered-headers")
+    subscribe_handler({"taskToken": token, "messageName": "payment", "correlationKey": "o-hb"})
+    assert aws.output(arn)["message"]["headers"] == {"source": "psp"}

@@ -270,13 +270,13 @@ class _Raising:
 def test_engine_panic_is_the_records_error(monkeypatch):
     monkeypatch.setattr(expressions, "_compiled", lambda text: _Raising(PanicException("boom")))
     with pytest.raises(ExpressionError, match="boom"):
-        Expression("=key", "key", "TEST_EXPRESSION").evaluate(MESSAGE)
+        Expression("=$string(key)", "$string(key)", "TEST_EXPRESSION").evaluate(MESSAGE)
 
 
 def test_keyboard_interrupt_is_not_swallowed(monkeypatch):
     monkeypatch.setattr(expressions, "_compiled", lambda text: _Raising(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
-        Expression("=key", "key", "TEST_EXPRESSION").evaluate(MESSAGE)
+        Expression("=$string(key)", "$string(key)", "TEST_EXPRESSION").evaluate(MESSAGE)
 
 
 # --------------------------------------------------------------------------- numbers
@@ -357,3 +357,86 @@ def test_compiling_from_many_threads():
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(work, sources * 5)) == [n < 12.5 for n in range(20)] * 5
+
+
+# -- fast paths agree with the engine -----------------------------------------------------------------
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kafka_connector.expressions import FALLBACK, fast_path  # noqa: E402
+
+_names = st.sampled_from(["a", "b", "value", "key", "orderId", "`my key`"])
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.sampled_from([2**53 + 1, -(2**60), 2**64]),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.text(alphabet="ab-xé", max_size=4),
+)
+_json = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["a", "b", "value", "key", "orderId", "my key"]), children, max_size=4
+        ),
+    ),
+    max_leaves=12,
+)
+_literals = st.one_of(
+    st.sampled_from(["true", "false", "null", "0", "10", "-2.5", "1e3", '"a"', "'b'", '""', '"x-é"']),
+    st.integers(min_value=-100, max_value=100).map(str),
+)
+_paths = st.lists(_names, min_size=1, max_size=3).map(".".join)
+_expressions = st.one_of(
+    _paths,
+    st.tuples(_paths, st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), _literals).map(" ".join),
+    st.tuples(_paths, st.sampled_from(["=", "!="]), _literals).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.dictionaries(st.sampled_from(["a", "b", "value", "key", "my key"]), _json, max_size=4),
+    text=_expressions,
+)
+def test_fast_paths_give_exactly_what_the_engine_gives(data, text):
+    fast = fast_path(text)
+    assume(fast is not None)
+    answer = fast(data)
+    assume(answer is not FALLBACK)
+    try:  # the engine as the connector calls it: integers beyond 64 bits already doubles
+        expected = jsonatapy.compile(text).evaluate(expressions._ints_to_doubles(data))
+    except ValueError as error:
+        raise AssertionError(
+            f"{text!r}: the engine raises {error} but the fast path answered {answer!r}"
+        ) from None
+    assert answer == expected, (text, data)
+    assert type(answer) is type(expected), (text, data)
+
+
+@pytest.mark.parametrize(
+    "text", ["value.orderId", "key", "(value.itemId = 'a4f6j2')", "value.amount > 10", "`my key`.x != null"]
+)
+def test_the_connectors_usual_expressions_have_a_fast_path(text):
+    assert fast_path(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$string(value)",
+        "value[0]",
+        "value.a + 1",
+        "value.*",
+        "a and b",
+        "true",
+        "value.in",
+        "a < 'x'",
+        "a > true",
+    ],
+)
+def test_other_expressions_have_no_fast_path(text):
+    assert fast_path(text) is None

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from functions.producer import app
-from kafka_connector.errors import KafkaNonRetryableError
+from kafka_connector.errors import KafkaNonRetryableError, KafkaRetryableError
 from local.context import LocalLambdaContext
 from tests.kafka_helpers import read_one
 
@@ -127,3 +127,16 @@ def test_credentials_from_secrets_are_used_and_masked(secured_kafka, capsys):
     ]
     logs = capsys.readouterr()
     assert kafka.users["bob"] not in json.dumps(response) + logs.out + logs.err
+
+
+def test_tls_client_against_a_plaintext_listener_fails_within_its_timeouts(bootstrap):
+    # kafka-python alone waits for the TLS handshake forever here; the layer bounds it.
+    event = {
+        "topic": {"bootstrapServers": bootstrap, "topicName": "secured"},
+        "message": {"value": "x"},
+        "authentication": {"username": "alice", "password": "irrelevant"},
+        "additionalProperties": {"max.block.ms": 1500},
+    }
+    with pytest.raises(KafkaRetryableError) as caught:
+        app.lambda_handler(event, LocalLambdaContext("producer"))
+    assert "security.protocol" in caught.value.description

@@ -8,13 +8,14 @@ batch response that tells the mapping which records to retry.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from kafka_connector.consumer import BatchConsumer
 from kafka_connector.consumer_config import ConsumerConfig
 from kafka_connector.observability import get_logger, get_metrics, get_tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = get_logger("kafka-consumer")
 metrics = get_metrics("kafka-consumer")

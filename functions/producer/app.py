@@ -7,13 +7,14 @@ metadata. The publisher lives at module level so warm invocations reuse its clie
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary
 from kafka_connector.producer_request import ProducerRequest
 from kafka_connector.publisher import Publisher
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = get_logger("kafka-producer")
 metrics = get_metrics("kafka-producer")
@@ -31,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = ProducerRequest.from_event(event, default_bootstrap_servers=default_bootstrap_servers)
     acknowledgement = publisher.publish(request)
     count(metrics, "RecordsPublished")
-    logger.info(
+    logger.debug(
         "record published",
         extra={
             "topic": acknowledgement.topic,

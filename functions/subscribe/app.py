@@ -9,9 +9,7 @@ receives — the task's output is the message delivered through the token.
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from kafka_connector.callbacks import TaskCallbacks
 from kafka_connector.correlation import subscribe
@@ -19,6 +17,9 @@ from kafka_connector.correlation_table import CorrelationTable
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary
 from kafka_connector.subscription_request import SubscriptionRequest
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = get_logger("kafka-subscribe")
 metrics = get_metrics("kafka-subscribe")

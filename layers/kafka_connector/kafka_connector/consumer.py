@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from kafka_connector.aws_errors import TransientAwsError, is_aws_error, is_permanent
-from kafka_connector.callbacks import TOO_LARGE_ERROR, CallbackRejected, TaskCallbacks, fits
+from kafka_connector.callbacks import TOO_LARGE_ERROR, CallbackRejected, TaskCallbacks
 from kafka_connector.consumer_config import ConsumerConfig, Mode
 from kafka_connector.correlation import Correlator, Delivery, Inbound, expression_context
 from kafka_connector.correlation_table import CorrelationTable, correlation_key_text
@@ -89,6 +89,17 @@ class BatchConsumer:
         self.dead_letters = dead_letters or (
             DeadLetterQueue(config.dead_letter_queue_url) if config.dead_letter_queue_url else None
         )
+        expressions = (
+            config.activation_condition,
+            config.correlation_key,
+            config.message_id,
+            config.result_expression,
+        )
+        #: Decode headers before evaluating only if an expression may read them, else on delivery.
+        #: Conservative: any function, variable or wildcard ($, *) could reach them too.
+        self._headers_first = any(
+            e is not None and any(token in e.text for token in ("headers", "$", "*")) for e in expressions
+        )
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -128,7 +139,7 @@ class BatchConsumer:
         """Decode and evaluate one record; permanent problems are kept for the dead-letter queue."""
         config = self.config
         try:
-            message = decode_record(raw, config.avro)
+            message = decode_record(raw, config.avro, with_headers=self._headers_first)
             if message["rawValue"] is None and message["value"] is not None:
                 message["value"] = json.loads(to_json_text(message["value"]))  # Avro: bytes, dates → JSON
             context = expression_context(message)
@@ -149,7 +160,7 @@ class BatchConsumer:
                 message_id=message_id,
                 message=message,
                 result=result,
-                result_json=json.dumps(result, separators=(",", ":"), ensure_ascii=False),
+                pending_headers=None if self._headers_first else raw.get("headers") or [],
             )
         except UndecodableRecord as error:
             return Prepared(raw, failure=PermanentRecordError("UndecodableRecord", str(error)))
@@ -206,7 +217,7 @@ class BatchConsumer:
             raise
 
     def _start(self, inbound: Inbound) -> None:
-        if not fits(inbound.result_json):
+        if inbound.too_large:
             raise PermanentRecordError(
                 TOO_LARGE_ERROR, f"execution input is {len(inbound.result_json.encode())} bytes, over 262144"
             )

@@ -37,6 +37,7 @@ from kafka_connector.correlation_table import (
     subscription_attribute,
 )
 from kafka_connector.expressions import Expression, ExpressionError, compile_expression
+from kafka_connector.records import decode_headers
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +55,45 @@ def expression_context(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "response": message}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Inbound:
-    """One activated message, ready to correlate."""
+    """One activated message, ready to correlate.
+
+    The result's JSON text is made on first use: a message nobody waits for (the common
+    case of a busy topic) is never serialised at all.
+    """
 
     message_name: str
     correlation_key: str
     message_id: str
     message: dict[str, Any]
     result: Any
-    result_json: str
+    #: The record's raw headers while ``message["headers"]`` is not decoded yet.
+    pending_headers: list[Any] | None = None
+    _result_json: str | None = None
+
+    def complete(self) -> dict[str, Any]:
+        """The message with its headers decoded: call before it is shown to anyone or sent."""
+        if self.pending_headers is not None:
+            self.message["headers"] = decode_headers(self.pending_headers)
+            self.pending_headers = None
+        return self.message
 
     @property
     def head(self) -> str:
         return head_key(self.message_name, self.correlation_key)
+
+    @property
+    def result_json(self) -> str:
+        if self._result_json is None:
+            self.complete()  # the result holds the message itself unless RESULT_EXPRESSION reshaped it
+            self._result_json = json.dumps(self.result, separators=(",", ":"), ensure_ascii=False)
+        return self._result_json
+
+    @property
+    def too_large(self) -> bool:
+        """Over what Step Functions accepts as task output or execution input (G6)."""
+        return not fits(self.result_json)
 
 
 class Delivery(Enum):
@@ -134,24 +160,26 @@ class Correlator:
         return self._heads[key]
 
     def correlate(self, inbound: Inbound) -> Delivery:
-        too_large = not fits(inbound.result_json)
-        context = expression_context(inbound.message)
         for _ in range(_MAX_CONFLICTS):
             head = self._head(inbound.head)
-            delivered = self._deliver(head, inbound, context, too_large) if head else False
-            if too_large:
-                return Delivery.TOO_LARGE
+            matched, delivered = (
+                self._deliver(head, inbound) if head and head.subscriptions else (False, False)
+            )
+            if matched and inbound.too_large:
+                return Delivery.TOO_LARGE  # the waiting tasks were failed instead
             if delivered:
                 return Delivery.DELIVERED
             if self.ttl_seconds <= 0:
                 return Delivery.DROPPED
+            if inbound.too_large:
+                return Delivery.TOO_LARGE  # cannot be buffered for a later subscription either
             now = self.clock()
             head = self._heads[inbound.head]
             outcome = self.table.buffer(
                 head,
                 inbound.head,
                 inbound.message_id,
-                inbound.message,
+                inbound.complete(),
                 inbound.result,
                 expires_at=int(now) + self.ttl_seconds,
                 now=now,
@@ -165,10 +193,11 @@ class Correlator:
             self._heads[inbound.head] = self.table.get_head(inbound.head)  # a subscriber came in: look again
         raise TransientAwsError(f"correlation key {inbound.head!r} kept changing; retry later")
 
-    def _deliver(self, head: Head, inbound: Inbound, context: dict[str, Any], too_large: bool) -> bool:
-        """Offer the message to every waiting subscription of ``head``; True if one took it."""
+    def _deliver(self, head: Head, inbound: Inbound) -> tuple[bool, bool]:
+        """Offer the message to every waiting subscription of ``head``: (any matched, any took it)."""
+        context = expression_context(inbound.complete())
         now = self.clock()
-        delivered = False
+        matched = delivered = False
         dead = [s.attribute for s in head.subscriptions.values() if s.expired(now)]
         for subscription in sorted(head.subscriptions.values(), key=lambda s: s.attribute):
             if subscription.expired(now) or not subscription.available_to(inbound.message_id, now):
@@ -178,10 +207,11 @@ class Correlator:
                 dead.append(subscription.attribute)
             if not holds:
                 continue
+            matched = True
             claimed = self.table.claim_subscription(head.key, subscription.attribute, inbound.message_id, now)
             if claimed is None:
                 continue  # another message took it, or it is gone
-            if too_large:
+            if inbound.too_large:
                 self.callbacks.fail(
                     subscription.token,
                     TOO_LARGE_ERROR,
@@ -198,7 +228,7 @@ class Correlator:
             self.table.remove_subscriptions(head.key, dead)
             head = _without(head, dead)
         self._heads[head.key] = head
-        return delivered
+        return matched, delivered
 
 
 def _without(head: Head, attributes: list[str]) -> Head:

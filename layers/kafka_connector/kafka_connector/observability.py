@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -58,7 +58,36 @@ def get_metrics(service: str) -> Metrics:
     return Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
 
 
-def get_tracer(service: str) -> Tracer:
+class _NoTracer:
+    """Stands in for Powertools' Tracer when tracing is off.
+
+    Powertools builds its X-Ray provider (importing aws_xray_sdk, ~150 ms of cold start)
+    and wraps every invocation even when tracing is disabled; when it is off there is
+    nothing to record, so the handler is returned untouched.
+    """
+
+    def capture_lambda_handler(
+        self, lambda_handler: Callable[..., Any] | None = None, **_: Any
+    ) -> Callable[..., Any]:
+        return lambda_handler if lambda_handler is not None else (lambda handler: handler)
+
+    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Callable[..., Any]:
+        return method if method is not None else (lambda function: function)
+
+
+def tracing_enabled() -> bool:
+    """Powertools' own rule: on in Lambda, unless POWERTOOLS_TRACE_DISABLED or an emulator says otherwise."""
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
+    in_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT"))
+    emulated = bool(os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"))
+    return in_lambda and not emulated and not disabled
+
+
+def get_tracer(service: str) -> Any:
+    if not tracing_enabled():
+        return _NoTracer()
+    from aws_lambda_powertools import Tracer  # noqa: PLC0415 - imports aws_xray_sdk: only when tracing
+
     return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
 
 

@@ -167,5 +167,9 @@ def connection_failure(error: BaseException) -> ConnectorError:
             "or check the host name.",
         )
     if isinstance(error, KafkaTimeoutError):
-        return KafkaRetryableError(f"could not reach the Kafka cluster: {error}")
+        return KafkaRetryableError(
+            f"could not reach the Kafka cluster: {error}",
+            "Check the bootstrap servers, network access (VPC, security groups) and security.protocol: "
+            "a TLS client (SSL, SASL_SSL) cannot talk to a plaintext listener, nor the other way round.",
+        )
     return classify_kafka_error(error)
