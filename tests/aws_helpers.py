@@ -18,6 +18,19 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/stepfunctions"
 TABLE = "kafka-correlation"
 
 
+def register_glue_schema(registry: str, schema_name: str, schema: dict[str, Any]) -> str:
+    """A Glue Schema Registry schema with ``schema`` as its first version; returns the version id."""
+    glue = boto3.client("glue")
+    glue.create_registry(RegistryName=registry)
+    return glue.create_schema(
+        RegistryId={"RegistryName": registry},
+        SchemaName=schema_name,
+        DataFormat="AVRO",
+        Compatibility="NONE",
+        SchemaDefinition=json.dumps(schema),
+    )["SchemaVersionId"]
+
+
 def create_correlation_table(dynamodb: Any, name: str = TABLE) -> None:
     dynamodb.create_table(
         TableName=name,
@@ -70,6 +83,14 @@ class Aws:
                 roleArn=ROLE_ARN,
             )["stateMachineArn"]
         return self._machines[timeout_seconds]
+
+    def pass_machine(self, name: str) -> str:
+        """A state machine that just succeeds: the target of start mode in tests."""
+        return self.sfn.create_state_machine(
+            name=name,
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+            roleArn=ROLE_ARN,
+        )["stateMachineArn"]
 
     def start_waiting(
         self, name: str, payload: Any = None, timeout_seconds: int | None = None

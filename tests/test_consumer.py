@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from kafka_connector.correlation_table import head_key, subscription_attribute
 from kafka_connector.errors import ConnectorInputError
 from local.kafka_event import KafkaRecord, lambda_kafka_event
+from local.resources import definition
 
 pytestmark = pytest.mark.integration
 
@@ -256,31 +257,13 @@ def test_key_expression_on_the_record_key_and_result_shaping(aws, make_consumer,
 
 
 def test_path_b_subscription_written_by_the_state_machine(aws, make_consumer):
-    definition = {
-        "StartAt": "WaitForPayment",
-        "States": {
-            "WaitForPayment": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken",
-                "Parameters": {
-                    "TableName": aws.table,
-                    "Key": {"pk": {"S.$": "States.Format('payment#{}', $.orderId)"}},
-                    "UpdateExpression": "SET #sub = :sub ADD version :one",
-                    "ExpressionAttributeNames": {
-                        "#sub.$": "States.Format('sub_{}', States.Hash($$.Task.Token, 'SHA-256'))"
-                    },
-                    "ExpressionAttributeValues": {
-                        ":sub": {"M": {"token": {"S.$": "$$.Task.Token"}}},
-                        ":one": {"N": "1"},
-                    },
-                },
-                "ResultPath": "$.payment",
-                "End": True,
-            }
-        },
-    }
+    """The shipped no-function example (statemachines/order-payment-direct.asl.json) subscribes itself."""
     machine = aws.sfn.create_state_machine(
-        name="no-function", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+        name="no-function",
+        definition=definition(
+            "order-payment-direct.asl.json", {"CorrelationTable": aws.table, "MessageName": "payment"}
+        ),
+        roleArn="arn:aws:iam::123456789012:role/x",
     )["stateMachineArn"]
     arn = aws.sfn.start_execution(stateMachineArn=machine, name="b-1", input=json.dumps({"orderId": "o-b"}))[
         "executionArn"
@@ -291,6 +274,7 @@ def test_path_b_subscription_written_by_the_state_machine(aws, make_consumer):
     record = payment(0, "o-b")
     make_consumer().handle(event(record))
     assert json.loads(aws.wait_finished(arn)["output"])["payment"] == expected_message(record)
+    assert aws.head(head_key("payment", "o-b")) is None
 
 
 # -- offsets -------------------------------------------------------------------------------------
@@ -367,11 +351,7 @@ def test_dead_letter_queue_outage_is_retried_not_lost(aws, make_consumer):
 
 
 def test_start_mode_starts_one_execution_per_record_idempotently(aws, make_consumer):
-    machine = aws.sfn.create_state_machine(
-        name="on-payment",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/x",
-    )["stateMachineArn"]
+    machine = aws.pass_machine("on-payment")
     consumer = make_consumer(
         CONNECTOR_MODE="start", STATE_MACHINE_ARN=machine, ACTIVATION_CONDITION="=value.amount > 0"
     )
@@ -385,11 +365,7 @@ def test_start_mode_starts_one_execution_per_record_idempotently(aws, make_consu
 
 
 def test_start_mode_names_from_message_id_expression(aws, make_consumer):
-    machine = aws.sfn.create_state_machine(
-        name="named",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/x",
-    )["stateMachineArn"]
+    machine = aws.pass_machine("named")
     consumer = make_consumer(
         CONNECTOR_MODE="start", STATE_MACHINE_ARN=machine, MESSAGE_ID_EXPRESSION='="order/" & value.orderId'
     )
@@ -400,11 +376,7 @@ def test_start_mode_names_from_message_id_expression(aws, make_consumer):
 
 
 def test_start_mode_input_too_large_is_dead_lettered(aws, make_consumer):
-    machine = aws.sfn.create_state_machine(
-        name="small",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/x",
-    )["stateMachineArn"]
+    machine = aws.pass_machine("small")
     consumer = make_consumer(CONNECTOR_MODE="start", STATE_MACHINE_ARN=machine)
     assert consumer.handle(event(payment(0, "o-60", blob="y" * 300_000))) == {"batchItemFailures": []}
     assert aws.sfn.list_executions(stateMachineArn=machine)["executions"] == []

@@ -155,16 +155,8 @@ def test_step_functions_unreachable_then_back(aws, make_consumer, subscribe_hand
         assert aws.resumptions(executions[key]) == 1
 
 
-def start_machine(aws):
-    return aws.sfn.create_state_machine(
-        name="started",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/x",
-    )["stateMachineArn"]
-
-
 def test_start_execution_throttled_mid_batch(aws, make_consumer):
-    machine = start_machine(aws)
+    machine = aws.pass_machine("started")
     consumer = make_consumer(CONNECTOR_MODE="start", STATE_MACHINE_ARN=machine)
     records = payments([f"x-{i}" for i in range(5)])
     restore = fail_on(
@@ -184,7 +176,7 @@ def test_start_execution_throttled_mid_batch(aws, make_consumer):
 
 @pytest.mark.parametrize("position", range(5))
 def test_poison_record_in_every_position(aws, make_consumer, position):
-    machine = start_machine(aws)
+    machine = aws.pass_machine("started")
     consumer = make_consumer(
         CONNECTOR_MODE="start", STATE_MACHINE_ARN=machine, MESSAGE_ID_EXPRESSION="=value.id"
     )

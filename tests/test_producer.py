@@ -17,6 +17,7 @@ from functions.producer import app
 from kafka_connector import glue_registry
 from kafka_connector.errors import ConnectorInputError, KafkaNonRetryableError, KafkaRetryableError
 from local.context import LocalLambdaContext
+from tests.aws_helpers import register_glue_schema
 from tests.kafka_helpers import create_topic, read_one
 from tests.test_serialization import SAMPLE_SCHEMA, SAMPLE_VALUE
 
@@ -134,15 +135,7 @@ def test_avro_plain_and_confluent_round_trip(bootstrap, topic):
 @mock_aws
 def test_avro_glue_round_trip(bootstrap, topic):
     glue_registry.schema_version_id.cache_clear()
-    glue = boto3.client("glue")
-    glue.create_registry(RegistryName="payments")
-    version = glue.create_schema(
-        RegistryId={"RegistryName": "payments"},
-        SchemaName="sample",
-        DataFormat="AVRO",
-        Compatibility="NONE",
-        SchemaDefinition=json.dumps(SAMPLE_SCHEMA),
-    )["SchemaVersionId"]
+    version = register_glue_schema("payments", "sample", SAMPLE_SCHEMA)
     response = invoke(
         event_for(
             bootstrap,
@@ -160,7 +153,7 @@ def test_avro_glue_round_trip(bootstrap, topic):
     data = stored(bootstrap, response).value
     assert data[:2] == b"\x03\x00"
     assert str(__import__("uuid").UUID(bytes=data[2:18])) == version
-    definition = glue.get_schema_version(SchemaVersionId=version)["SchemaDefinition"]
+    definition = boto3.client("glue").get_schema_version(SchemaVersionId=version)["SchemaDefinition"]
     reader = fastavro.parse_schema(json.loads(definition))
     assert fastavro.schemaless_reader(io.BytesIO(data[18:]), reader, None) == SAMPLE_VALUE
 

@@ -6,7 +6,6 @@ import json
 import struct
 import uuid
 
-import boto3
 import fastavro
 import pytest
 from moto import mock_aws
@@ -15,6 +14,7 @@ from kafka_connector import glue_registry
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.records import AvroSettings, UndecodableRecord, decode_record, iter_records
 from local.kafka_event import KafkaRecord, lambda_kafka_event
+from tests.aws_helpers import register_glue_schema
 from tests.test_serialization import SAMPLE_SCHEMA, SAMPLE_VALUE
 
 
@@ -135,15 +135,7 @@ def test_avro_that_does_not_match_is_undecodable():
 @mock_aws
 def test_glue_framing_fetches_the_schema_by_version_and_caches_it():
     glue_registry.schema_definition.cache_clear()
-    glue = boto3.client("glue")
-    glue.create_registry(RegistryName="r")
-    version = glue.create_schema(
-        RegistryId={"RegistryName": "r"},
-        SchemaName="s",
-        DataFormat="AVRO",
-        Compatibility="NONE",
-        SchemaDefinition=json.dumps(SAMPLE_SCHEMA),
-    )["SchemaVersionId"]
+    version = register_glue_schema("r", "s", SAMPLE_SCHEMA)
     framed = bytes((3, 0)) + uuid.UUID(version).bytes + avro_body()
     assert one(framed)["value"] == SAMPLE_VALUE  # a JSON consumer recognises Glue framing
     assert one(framed, SERIALIZATION_TYPE="avro", AVRO_WIRE_FORMAT="glue")["value"] == SAMPLE_VALUE
@@ -153,15 +145,7 @@ def test_glue_framing_fetches_the_schema_by_version_and_caches_it():
 @mock_aws
 def test_schema_metadata_from_the_mapping_names_a_glue_version():
     glue_registry.schema_definition.cache_clear()
-    glue = boto3.client("glue")
-    glue.create_registry(RegistryName="r")
-    version = glue.create_schema(
-        RegistryId={"RegistryName": "r"},
-        SchemaName="s",
-        DataFormat="AVRO",
-        Compatibility="NONE",
-        SchemaDefinition=json.dumps(SAMPLE_SCHEMA),
-    )["SchemaVersionId"]
+    version = register_glue_schema("r", "s", SAMPLE_SCHEMA)
     record = {
         "topic": "t",
         "partition": 0,

@@ -2,7 +2,6 @@ import json
 import struct
 import uuid
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -18,6 +17,7 @@ from kafka_connector.serialization import (
     encode_key,
     parse_avro_schema,
 )
+from tests.aws_helpers import register_glue_schema
 
 # The reference document's sample schema and message.
 SAMPLE_SCHEMA = {
@@ -97,15 +97,7 @@ def test_confluent_framing():
 @mock_aws
 def test_glue_framing_uses_the_registered_version():
     glue_registry.schema_version_id.cache_clear()
-    glue = boto3.client("glue")
-    glue.create_registry(RegistryName="reg")
-    created = glue.create_schema(
-        RegistryId={"RegistryName": "reg"},
-        SchemaName="sample",
-        DataFormat="AVRO",
-        Compatibility="NONE",
-        SchemaDefinition=json.dumps(SAMPLE_SCHEMA),
-    )
+    version = register_glue_schema("reg", "sample", SAMPLE_SCHEMA)
     writer = AvroWriter.from_request(
         {
             "schema": json.dumps(SAMPLE_SCHEMA),
@@ -116,7 +108,7 @@ def test_glue_framing_uses_the_registered_version():
     )
     data = writer.encode(SAMPLE_VALUE)
     assert data[:2] == bytes((3, 0))
-    assert uuid.UUID(bytes=data[2:18]) == uuid.UUID(created["SchemaVersionId"])
+    assert uuid.UUID(bytes=data[2:18]) == uuid.UUID(version)
     framing = detect_framing(data)
     assert framing.wire_format is WireFormat.GLUE
     assert decode_avro_body(framing.body, writer.schema) == SAMPLE_VALUE
@@ -125,15 +117,7 @@ def test_glue_framing_uses_the_registered_version():
 @mock_aws
 def test_glue_unregistered_definition_is_an_input_error():
     glue_registry.schema_version_id.cache_clear()
-    glue = boto3.client("glue")
-    glue.create_registry(RegistryName="reg")
-    glue.create_schema(
-        RegistryId={"RegistryName": "reg"},
-        SchemaName="sample",
-        DataFormat="AVRO",
-        Compatibility="NONE",
-        SchemaDefinition=json.dumps(SAMPLE_SCHEMA),
-    )
+    register_glue_schema("reg", "sample", SAMPLE_SCHEMA)
     other = dict(SAMPLE_SCHEMA, name="otherRecord")
     writer = AvroWriter.from_request(
         {"schema": other, "wireFormat": "glue", "registryName": "reg", "schemaName": "sample"}

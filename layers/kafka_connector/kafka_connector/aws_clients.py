@@ -29,3 +29,18 @@ def client(service: str) -> Any:
         max_pool_connections=32,
     )
     return boto3.client(service, config=config)
+
+
+class AwsClient:
+    """A class attribute that is the shared client of ``service``, looked up when used.
+
+    Looking it up on use (not at construction) keeps client creation out of cold start
+    for functions that never call the service, and follows :func:`client`'s cache, so
+    a test that points boto3 somewhere else and clears the cache is followed too.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        return client(self.service)

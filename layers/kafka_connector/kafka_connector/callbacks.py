@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from kafka_connector.aws_clients import client
+from kafka_connector.aws_clients import AwsClient
 from kafka_connector.aws_errors import TransientAwsError, error_code, is_permanent
 
 #: Step Functions' limit for task output and execution input: 256 KiB of UTF-8.
@@ -36,14 +36,7 @@ def fits(payload_json: str) -> bool:
 
 
 class TaskCallbacks:
-    def __init__(self, stepfunctions: Any = None) -> None:
-        self._stepfunctions = stepfunctions
-
-    @property
-    def stepfunctions(self) -> Any:
-        if self._stepfunctions is None:
-            self._stepfunctions = client("stepfunctions")
-        return self._stepfunctions
+    stepfunctions = AwsClient("stepfunctions")
 
     def succeed(self, task_token: str, output_json: str) -> CallbackOutcome:
         return self._send("send_task_success", taskToken=task_token, output=output_json)

@@ -38,7 +38,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from kafka_connector.aws_clients import client
+from kafka_connector.aws_clients import AwsClient
 from kafka_connector.aws_errors import TransientAwsError, error_code
 
 SUBSCRIPTION_PREFIX = "sub_"
@@ -88,6 +88,15 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _claimable(claim: str | None, claimed_at: int | None, claimant: str, now: float) -> bool:
+    """Free, already claimed by ``claimant`` (its own retry), or a claim left behind by a crash."""
+    return (
+        claim is None
+        or claim == claimant
+        or (claimed_at is not None and claimed_at < now - CLAIM_LEASE_SECONDS)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Subscription:
     attribute: str
@@ -101,12 +110,7 @@ class Subscription:
         return self.expires_at is not None and self.expires_at <= now
 
     def available_to(self, claimant: str, now: float) -> bool:
-        """Free, already claimed by ``claimant`` (its retry), or left behind by a crash."""
-        return (
-            self.claim is None
-            or self.claim == claimant
-            or (self.claimed_at is not None and self.claimed_at < now - CLAIM_LEASE_SECONDS)
-        )
+        return _claimable(self.claim, self.claimed_at, claimant, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +123,7 @@ class BufferedMessage:
     claimed_at: int | None = None
 
     def available_to(self, claimant: str, now: float) -> bool:
-        return self.expires_at > now and (
-            self.claim is None
-            or self.claim == claimant
-            or (self.claimed_at is not None and self.claimed_at < now - CLAIM_LEASE_SECONDS)
-        )
+        return self.expires_at > now and _claimable(self.claim, self.claimed_at, claimant, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,15 +179,10 @@ class BufferedBody:
 class CorrelationTable:
     """The table's operations, each one request, each safe against every concurrent other."""
 
-    def __init__(self, table_name: str, dynamodb: Any = None) -> None:
-        self.table_name = table_name
-        self._dynamodb = dynamodb
+    dynamodb = AwsClient("dynamodb")
 
-    @property
-    def dynamodb(self) -> Any:
-        if self._dynamodb is None:
-            self._dynamodb = client("dynamodb")
-        return self._dynamodb
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:

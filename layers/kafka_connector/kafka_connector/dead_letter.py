@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from kafka_connector.aws_clients import client
+from kafka_connector.aws_clients import AwsClient
 from kafka_connector.aws_errors import TransientAwsError
 
 #: SQS accepts messages up to 1 MiB; a larger record is sent without its value (and says so).
@@ -38,15 +38,10 @@ def dead_letter_body(record: Mapping[str, Any], reason: str, error: str) -> str:
 
 
 class DeadLetterQueue:
-    def __init__(self, queue_url: str, sqs: Any = None) -> None:
-        self.queue_url = queue_url
-        self._sqs = sqs
+    sqs = AwsClient("sqs")
 
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = client("sqs")
-        return self._sqs
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
 
     def send(self, record: Mapping[str, Any], reason: str, error: str) -> None:
         try:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 from enum import Enum
-from typing import Any
 
 from botocore.exceptions import ClientError
 
-from kafka_connector.aws_clients import client
+from kafka_connector.aws_clients import AwsClient
 from kafka_connector.aws_errors import TransientAwsError, error_code, is_permanent
 
 MAX_NAME_LENGTH = 80
@@ -46,15 +45,10 @@ def execution_name(message_id: str) -> str:
 
 
 class ExecutionStarter:
-    def __init__(self, state_machine_arn: str, stepfunctions: Any = None) -> None:
-        self.state_machine_arn = state_machine_arn
-        self._stepfunctions = stepfunctions
+    stepfunctions = AwsClient("stepfunctions")
 
-    @property
-    def stepfunctions(self) -> Any:
-        if self._stepfunctions is None:
-            self._stepfunctions = client("stepfunctions")
-        return self._stepfunctions
+    def __init__(self, state_machine_arn: str) -> None:
+        self.state_machine_arn = state_machine_arn
 
     def start(self, name: str, input_json: str) -> StartOutcome:
         try:
