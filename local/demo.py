@@ -23,7 +23,6 @@ from typing import Any
 import boto3
 
 from local.broker import kafka_bootstrap
-from local.emulator import Emulator
 from local.event_source_mapping import LocalEventSourceMapping
 from local.functions import LocalFunction, environment
 from local.invoke import local_aws
@@ -271,6 +270,3 @@ def main() -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
-
-
-__all__ = ["Emulator", "main", "run"]

@@ -98,13 +98,6 @@ class Pki:
             context.load_verify_locations(cadata=self.ca_pem)
         return context
 
-    def client_context(self) -> ssl.SSLContext:
-        """A client context trusting only this CA (from the PEM text), with the client cert if any."""
-        context = ssl.create_default_context(cadata=self.ca_pem)
-        if self.client_cert_file is not None and self.client_key_file is not None:
-            context.load_cert_chain(self.client_cert_file, self.client_key_file)
-        return context
-
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
     # P-256 keys are generated in microseconds, unlike RSA; every TLS stack in use accepts them.

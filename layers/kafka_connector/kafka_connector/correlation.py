@@ -274,8 +274,10 @@ def subscribe(
         if me is None:
             return SubscribeOutcome.DELIVERED  # served and released meanwhile
         buffered = {m.message_id: m for m in head.buffered.values() if m.available_to(attribute, now)}
-        if me.claim and me.claim not in buffered and not me.available_to("", now):
-            return SubscribeOutcome.WAITING  # a consumer is delivering a message to us right now
+        if me.claim not in buffered and not me.available_to(attribute, now):
+            # Claimed, freshly, for a message that is not buffered: a consumer is delivering
+            # it to us right now. (A claim for a buffered one is our own earlier attempt.)
+            return SubscribeOutcome.WAITING
         # A retry first finishes the hand-over it had begun, then oldest first.
         candidates = sorted(buffered.values(), key=lambda m: (m.message_id != me.claim, m.arrived_at))
         if not candidates:

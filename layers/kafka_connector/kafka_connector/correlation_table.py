@@ -159,10 +159,6 @@ class Head:
                 )
         return cls(str(values["pk"]), int(values.get("version", 0)), subscriptions, buffered)
 
-    @property
-    def empty(self) -> bool:
-        return not self.subscriptions and not self.buffered
-
 
 class BufferOutcome(Enum):
     BUFFERED = "buffered"
