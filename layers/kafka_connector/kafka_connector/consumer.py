@@ -63,30 +63,19 @@ class Prepared:
 
 
 def _record_id(record: Mapping[str, Any]) -> RecordId:
-    return (str(record.get("topic")), int(record.get("partition", -1)), int(record.get("offset", -1)))
+    return (record["topic"], record["partition"], record["offset"])  # checked by iter_records
 
 
 class BatchConsumer:
     """Handles Lambda Kafka events for one inbound connector configuration."""
 
-    def __init__(
-        self,
-        config: ConsumerConfig,
-        *,
-        metrics: Metrics,
-        table: CorrelationTable | None = None,
-        callbacks: TaskCallbacks | None = None,
-        starter: ExecutionStarter | None = None,
-        dead_letters: DeadLetterQueue | None = None,
-    ) -> None:
+    def __init__(self, config: ConsumerConfig, *, metrics: Metrics) -> None:
         self.config = config
         self.metrics = metrics
-        self.callbacks = callbacks or TaskCallbacks()
-        self.table = table or (CorrelationTable(config.table_name) if config.table_name else None)
-        self.starter = starter or (
-            ExecutionStarter(config.state_machine_arn) if config.state_machine_arn else None
-        )
-        self.dead_letters = dead_letters or (
+        self.callbacks = TaskCallbacks()
+        self.table = CorrelationTable(config.table_name) if config.table_name else None
+        self.starter = ExecutionStarter(config.state_machine_arn) if config.state_machine_arn else None
+        self.dead_letters = (
             DeadLetterQueue(config.dead_letter_queue_url) if config.dead_letter_queue_url else None
         )
         expressions = (

@@ -30,7 +30,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -190,10 +190,10 @@ class CorrelationTable:
 
     # -- reads -------------------------------------------------------------------------
 
-    def get_heads(self, keys: Iterable[str]) -> dict[str, Head | None]:
-        """Strongly consistent heads for ``keys``: one request per 100 keys."""
+    def _batch_get(self, keys: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Items for ``keys``, strongly consistent: one request per 100 keys, plus backed-off
+        retries for what DynamoDB leaves unprocessed (bounded: then it is a transient error)."""
         wanted = list(dict.fromkeys(keys))
-        heads: dict[str, Head | None] = dict.fromkeys(wanted)
         for start in range(0, len(wanted), _BATCH_GET_LIMIT):
             pending = [{"pk": {"S": k}} for k in wanted[start : start + _BATCH_GET_LIMIT]]
             for attempt in range(_UNPROCESSED_RETRIES):
@@ -203,15 +203,21 @@ class CorrelationTable:
                     )
                 except ClientError as error:
                     raise TransientAwsError(f"DynamoDB BatchGetItem: {error_code(error)}") from error
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    head = Head.from_item(item)
-                    heads[head.key] = head
+                yield from response.get("Responses", {}).get(self.table_name, [])
                 pending = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
                 if not pending:
                     break
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             else:
                 raise TransientAwsError("DynamoDB BatchGetItem left keys unprocessed")
+
+    def get_heads(self, keys: Iterable[str]) -> dict[str, Head | None]:
+        """Strongly consistent heads for ``keys`` (``None`` for a key nobody has written)."""
+        wanted = list(keys)
+        heads: dict[str, Head | None] = dict.fromkeys(wanted)
+        for item in self._batch_get(wanted):
+            head = Head.from_item(item)
+            heads[head.key] = head
         return heads
 
     def get_head(self, key: str) -> Head | None:
@@ -220,24 +226,13 @@ class CorrelationTable:
 
     def get_bodies(self, head: str, message_ids: Iterable[str]) -> dict[str, BufferedBody]:
         """Payloads of buffered messages, by message id."""
-        ids = list(dict.fromkeys(message_ids))
-        by_key = {body_key(head, i): i for i in ids}
+        by_key = {body_key(head, i): i for i in message_ids}
         bodies: dict[str, BufferedBody] = {}
-        for start in range(0, len(ids), _BATCH_GET_LIMIT):
-            keys = [{"pk": {"S": k}} for k in list(by_key)[start : start + _BATCH_GET_LIMIT]]
-            while keys:
-                try:
-                    response = self.dynamodb.batch_get_item(
-                        RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
-                    )
-                except ClientError as error:
-                    raise TransientAwsError(f"DynamoDB BatchGetItem: {error_code(error)}") from error
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    values = _from_item(item)
-                    bodies[by_key[values["pk"]]] = BufferedBody(
-                        json.loads(values["message"]), json.loads(values["result"])
-                    )
-                keys = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+        for item in self._batch_get(by_key):
+            values = _from_item(item)
+            bodies[by_key[values["pk"]]] = BufferedBody(
+                json.loads(values["message"]), json.loads(values["result"])
+            )
         return bodies
 
     # -- subscriptions -------------------------------------------------------------------
