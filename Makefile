@@ -24,6 +24,7 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
 
@@ -36,7 +37,7 @@ test: lint
 
 # The fast unit tests alone (no broker, no emulator).
 unit: install
-	$(BIN)/python -m pytest -m "not integration and not e2e and not fault" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python -m local demo

@@ -60,7 +60,7 @@ def kafka_event(records: int) -> dict[str, Any]:
 
 
 def consumer_config() -> Any:
-    from kafka_connector.consumer_config import ConsumerConfig
+    from kafka_connector.inbound.config import ConsumerConfig
 
     return ConsumerConfig.from_environment(
         {
@@ -79,8 +79,8 @@ def run(
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.kafka import SchemaConfig, kafka_consumer
 
-    from kafka_connector.consumer import BatchConsumer
-    from kafka_connector.records import iter_records
+    from kafka_connector.inbound.batch import BatchConsumer
+    from kafka_connector.inbound.records import iter_records
     from local.context import LocalLambdaContext
 
     event = kafka_event(records)
@@ -168,8 +168,8 @@ def _expression_label(expression: Any) -> str:
 
 def _breakdown(consumer: Any, event: dict[str, Any], total: float, repeats: int) -> Table:
     """Each step of ``prepare``, timed alone over the whole batch with the layer's own functions."""
-    from kafka_connector.correlation import expression_context
-    from kafka_connector.records import (
+    from kafka_connector.inbound.correlation import expression_context
+    from kafka_connector.inbound.records import (
         _avro_value,
         _b64,
         decode_headers,

@@ -1,7 +1,7 @@
 """Correlate mode: AWS requests per record, counted on the layer's own boto3 clients under moto.
 
 Every request the layer sends (retries included) passes botocore's ``before-send`` event
-on the clients of ``kafka_connector.aws_clients``; a counter registered there sees each
+on the clients of ``kafka_connector.aws.clients``; a counter registered there sees each
 one with its operation name. moto answers, with Step Functions really executing state
 machines, so task tokens are real and ``SendTaskSuccess`` really resumes executions.
 
@@ -58,7 +58,7 @@ class RequestCounter:
             self.counts[event_name.removeprefix("before-send.")] += 1
 
     def watch(self, *services: str) -> None:
-        from kafka_connector import aws_clients
+        from kafka_connector.aws import clients as aws_clients
 
         for service in services:
             aws_clients.client(service).meta.events.register("before-send", self)
@@ -78,8 +78,8 @@ def mocked_aws() -> Iterator[Any]:
     """moto with executing state machines, the correlation table and queues; fresh layer clients."""
     from moto import mock_aws
 
-    from kafka_connector import aws_clients
-    from tests.aws_helpers import Aws
+    from kafka_connector.aws import clients as aws_clients
+    from tests.support.aws import Aws
 
     settings = {
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -100,8 +100,8 @@ def mocked_aws() -> Iterator[Any]:
 def make_consumer(aws: Any, **env: str) -> Any:
     from aws_lambda_powertools import Metrics
 
-    from kafka_connector.consumer import BatchConsumer
-    from kafka_connector.consumer_config import ConsumerConfig
+    from kafka_connector.inbound.batch import BatchConsumer
+    from kafka_connector.inbound.config import ConsumerConfig
 
     config = {
         "CONNECTOR_MODE": "correlate",

@@ -457,7 +457,7 @@ def _connector_wrapper() -> Callable[[str], Any] | None:
     if layer.is_dir() and str(layer) not in sys.path:
         sys.path.insert(0, str(layer))
     try:
-        from kafka_connector.expressions import compile_expression
+        from kafka_connector.inbound.expressions import compile_expression
     except ImportError:
         return None
     return lambda text: compile_expression("=" + text, name="BENCH")

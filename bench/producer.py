@@ -131,7 +131,7 @@ def run(
     overhead_rounds: int = 3000,
 ) -> Report:
     from local.broker import kafka_bootstrap
-    from tests.kafka_helpers import create_topic
+    from tests.support.kafka import create_topic
 
     report = Report("producer", "Producer: warm latency, client reuse, cold start, throughput")
     with kafka_bootstrap() as bootstrap:
@@ -343,8 +343,8 @@ def _handler_overhead(app: Any, event: dict[str, Any], context: Any, rounds: int
     Each decorator is peeled off through ``__wrapped__`` (:func:`handler_layers`), so the
     difference between two layers is that decorator's cost.
     """
-    from kafka_connector.producer_request import ProducerRequest
-    from kafka_connector.publisher import Acknowledgement
+    from kafka_connector.outbound.publisher import Acknowledgement
+    from kafka_connector.outbound.request import ProducerRequest
 
     acknowledgement = Acknowledgement(
         topic="t", partition=0, offset=1, timestamp=0, serialized_key_size=9, serialized_value_size=27

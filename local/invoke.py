@@ -22,8 +22,8 @@ from local.broker import BOOTSTRAP_ENV, kafka_bootstrap
 from local.emulator import Emulator
 from local.functions import LocalFunction, environment
 from local.resources import LOCAL_SECRETS, LocalResources, create_resources, function_environment, read_event
-from local.secure_kafka import start_secured_kafka
-from local.secure_proxy import make_test_pki
+from local.secure.broker import start_secured_kafka
+from local.secure.pki import make_test_pki
 
 
 @contextlib.contextmanager
@@ -38,8 +38,8 @@ def local_aws() -> Iterator[tuple[Emulator, LocalResources]]:
 
 
 def _forget_cached_clients() -> None:
-    if "kafka_connector.aws_clients" in sys.modules:
-        sys.modules["kafka_connector.aws_clients"].client.cache_clear()
+    if "kafka_connector.aws.clients" in sys.modules:
+        sys.modules["kafka_connector.aws.clients"].client.cache_clear()
 
 
 def parse_env(pairs: list[str], env_file: str | None, function: str) -> dict[str, str]:

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+#: Secured brokers (TLS/SASL); session fixtures, so nothing starts unless a test asks for one.
+pytest_plugins = ["tests.support.auth"]
+
 # CI runs the same examples every time (a landing must not hinge on a lucky draw); locally
 # hypothesis keeps exploring and remembers what failed.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
@@ -41,7 +44,7 @@ def bootstrap() -> Iterator[str]:
 @pytest.fixture
 def topic(bootstrap: str) -> str:
     """A fresh three-partition topic on the session's broker."""
-    from tests.kafka_helpers import create_topic
+    from tests.support.kafka import create_topic
 
     return create_topic(bootstrap, partitions=3)
 
@@ -51,8 +54,8 @@ def aws():
     """moto with Step Functions really executing state machines, and a fresh correlation setup."""
     from moto import mock_aws
 
-    from kafka_connector import aws_clients
-    from tests.aws_helpers import Aws
+    from kafka_connector.aws import clients as aws_clients
+    from tests.support.aws import Aws
 
     aws_clients.client.cache_clear()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
@@ -65,8 +68,8 @@ def make_consumer(aws):
     """Build the consumer as a cold start would, from environment variables."""
     from aws_lambda_powertools import Metrics
 
-    from kafka_connector.consumer import BatchConsumer
-    from kafka_connector.consumer_config import ConsumerConfig
+    from kafka_connector.inbound.batch import BatchConsumer
+    from kafka_connector.inbound.config import ConsumerConfig
 
     def make(**env: str):
         base = {
@@ -114,7 +117,7 @@ def emulator_server():
 @pytest.fixture
 def emulator(emulator_server, monkeypatch):
     """A clean emulator, with boto3 in this process pointed at it as the functions would be."""
-    from kafka_connector import aws_clients
+    from kafka_connector.aws import clients as aws_clients
 
     emulator_server.reset()
     for name, value in emulator_server.client_environment().items():

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kafka_connector.consumer import BatchConsumer
-from kafka_connector.consumer_config import ConsumerConfig
+from kafka_connector.inbound.batch import BatchConsumer
+from kafka_connector.inbound.config import ConsumerConfig
 from kafka_connector.observability import get_logger, get_metrics, get_tracer
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = get_logger("kafka-consumer")
@@ -26,5 +27,5 @@ consumer = BatchConsumer(ConsumerConfig.from_environment(), metrics=metrics)
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return consumer.handle(event, context)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from kafka_connector import environment as names
 from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary
-from kafka_connector.producer_request import ProducerRequest
-from kafka_connector.publisher import Publisher
+from kafka_connector.outbound.publisher import Publisher
+from kafka_connector.outbound.request import ProducerRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,7 +22,7 @@ metrics = get_metrics("kafka-producer")
 tracer = get_tracer("kafka-producer")
 publisher = Publisher()
 #: The cluster a payload without ``topic.bootstrapServers`` is published to (read at cold start).
-default_bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
+default_bootstrap_servers = os.environ.get(names.KAFKA_BOOTSTRAP_SERVERS, "").strip() or None
 
 
 @logger.inject_lambda_context(log_event=False)

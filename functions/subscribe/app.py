@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from kafka_connector.callbacks import TaskCallbacks
-from kafka_connector.correlation import subscribe
-from kafka_connector.correlation_table import CorrelationTable
+from kafka_connector import environment as names
 from kafka_connector.errors import ConnectorInputError
+from kafka_connector.inbound.correlation import subscribe
+from kafka_connector.inbound.step_functions import TaskCallbacks
+from kafka_connector.inbound.subscription import SubscriptionRequest
+from kafka_connector.inbound.table import CorrelationTable
 from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary
-from kafka_connector.subscription_request import SubscriptionRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,9 +26,12 @@ logger = get_logger("kafka-subscribe")
 metrics = get_metrics("kafka-subscribe")
 tracer = get_tracer("kafka-subscribe")
 
-if not os.environ.get("CORRELATION_TABLE", "").strip():
-    raise ConnectorInputError("CORRELATION_TABLE is required: the table the consumer correlates against")
-table = CorrelationTable(os.environ["CORRELATION_TABLE"].strip())
+table_name = os.environ.get(names.CORRELATION_TABLE, "").strip()
+if not table_name:
+    raise ConnectorInputError(
+        f"{names.CORRELATION_TABLE} is required: the table the consumer correlates against"
+    )
+table = CorrelationTable(table_name)
 callbacks = TaskCallbacks()
 
 

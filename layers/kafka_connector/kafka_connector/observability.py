@@ -13,15 +13,15 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from kafka_connector import redaction
-from kafka_connector.aws_errors import TransientAwsError
 from kafka_connector.errors import ConnectorError, KafkaRetryableError
+from kafka_connector.inbound.exceptions import TransientAwsError
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KafkaConnector")
 
@@ -58,6 +58,17 @@ def get_metrics(service: str) -> Metrics:
     return Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
 
 
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+class HandlerTracer(Protocol):
+    """What the functions use of Powertools' Tracer: one decorator for the handler."""
+
+    def capture_lambda_handler(
+        self, lambda_handler: None = None, capture_response: bool | None = None
+    ) -> Callable[[_Handler], _Handler]: ...
+
+
 class _NoTracer:
     """Stands in for Powertools' Tracer when tracing is off.
 
@@ -67,12 +78,9 @@ class _NoTracer:
     """
 
     def capture_lambda_handler(
-        self, lambda_handler: Callable[..., Any] | None = None, **_: Any
-    ) -> Callable[..., Any]:
-        return lambda_handler if lambda_handler is not None else (lambda handler: handler)
-
-    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Callable[..., Any]:
-        return method if method is not None else (lambda function: function)
+        self, lambda_handler: None = None, capture_response: bool | None = None
+    ) -> Callable[[_Handler], _Handler]:
+        return lambda handler: handler
 
 
 def tracing_enabled() -> bool:
@@ -83,12 +91,12 @@ def tracing_enabled() -> bool:
     return in_lambda and not emulated and not disabled
 
 
-def get_tracer(service: str) -> Any:
+def get_tracer(service: str) -> HandlerTracer:
     if not tracing_enabled():
         return _NoTracer()
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - imports aws_xray_sdk: only when tracing
 
-    return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    return cast("HandlerTracer", Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service)))
 
 
 def count(metrics: Metrics, name: str, value: float = 1) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kafka_connector import environment as names
 from kafka_connector import redaction
 from kafka_connector.errors import ConnectorInputError, KafkaRetryableError
 
@@ -28,11 +29,11 @@ _RETRYABLE = {"ThrottlingException", "InternalServiceError", "RequestLimitExceed
 
 
 def _cache_seconds() -> int:
-    return int(os.environ.get("SECRETS_CACHE_SECONDS", "300"))
+    return int(os.environ.get(names.SECRETS_CACHE_SECONDS, "300"))
 
 
 def _fetch(name: str) -> str:
-    secret_id = os.environ.get("SECRETS_PREFIX", "") + name
+    secret_id = os.environ.get(names.SECRETS_PREFIX, "") + name
     try:
         value = parameters.get_secret(secret_id, max_age=_cache_seconds())
     except parameters.exceptions.GetParameterError as error:

@@ -1,0 +1,1 @@
+"""AWS plumbing shared by every function: one client factory, one way to read an error."""

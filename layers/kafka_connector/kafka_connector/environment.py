@@ -1,0 +1,59 @@
+"""The environment variables the functions read: each name once, here (docs/environment.md).
+
+Functions and tests import these names instead of spelling them, so a renamed variable is
+one change, and the template's tests can check that each function's ``Environment`` is
+exactly what its code reads.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- consumer (one inbound connector per function) ----------------------------------------
+CONNECTOR_MODE: Final = "CONNECTOR_MODE"
+STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
+MESSAGE_NAME: Final = "MESSAGE_NAME"
+ACTIVATION_CONDITION: Final = "ACTIVATION_CONDITION"
+CORRELATION_KEY_EXPRESSION: Final = "CORRELATION_KEY_EXPRESSION"
+MESSAGE_ID_EXPRESSION: Final = "MESSAGE_ID_EXPRESSION"
+MESSAGE_TTL_SECONDS: Final = "MESSAGE_TTL_SECONDS"
+RESULT_VARIABLE: Final = "RESULT_VARIABLE"
+RESULT_EXPRESSION: Final = "RESULT_EXPRESSION"
+CORRELATION_TABLE: Final = "CORRELATION_TABLE"
+DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
+SERIALIZATION_TYPE: Final = "SERIALIZATION_TYPE"
+AVRO_SCHEMA: Final = "AVRO_SCHEMA"
+AVRO_WIRE_FORMAT: Final = "AVRO_WIRE_FORMAT"
+
+# -- producer ---------------------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS: Final = "KAFKA_BOOTSTRAP_SERVERS"
+
+# -- shared tuning (optional, not set by the template) ------------------------------------
+SECRETS_PREFIX: Final = "SECRETS_PREFIX"
+SECRETS_CACHE_SECONDS: Final = "SECRETS_CACHE_SECONDS"
+AWS_RETRY_MODE: Final = "AWS_RETRY_MODE"
+AWS_MAX_ATTEMPTS: Final = "AWS_MAX_ATTEMPTS"
+
+#: What ``ConsumerConfig.from_environment`` reads: the consumer function's whole configuration.
+CONSUMER_VARIABLES: Final = frozenset(
+    {
+        CONNECTOR_MODE,
+        STATE_MACHINE_ARN,
+        MESSAGE_NAME,
+        ACTIVATION_CONDITION,
+        CORRELATION_KEY_EXPRESSION,
+        MESSAGE_ID_EXPRESSION,
+        MESSAGE_TTL_SECONDS,
+        RESULT_VARIABLE,
+        RESULT_EXPRESSION,
+        CORRELATION_TABLE,
+        DEAD_LETTER_QUEUE_URL,
+        SERIALIZATION_TYPE,
+        AVRO_SCHEMA,
+        AVRO_WIRE_FORMAT,
+    }
+)
+#: What the producer function's own code reads (the layer's secrets module reads SECRETS_PREFIX).
+PRODUCER_VARIABLES: Final = frozenset({KAFKA_BOOTSTRAP_SERVERS, SECRETS_PREFIX})
+#: What the subscribe function reads.
+SUBSCRIBE_VARIABLES: Final = frozenset({CORRELATION_TABLE})

@@ -1,0 +1,24 @@
+"""The AWS service limits the connector checks before a call, named once.
+
+A payload over a limit is refused by the service with an error that no retry can fix;
+checking first turns it into an outcome with a reason (``KafkaMessageTooLarge``, a
+dead-lettered record) instead of a failed call. See docs/outcomes.md.
+"""
+
+from __future__ import annotations
+
+#: Step Functions: execution input and task output (SendTaskSuccess), in UTF-8 bytes.
+MAX_STEP_FUNCTIONS_PAYLOAD_BYTES = 256 * 1024
+#: Step Functions: ``SendTaskFailure``'s ``cause`` field, in characters.
+MAX_TASK_FAILURE_CAUSE_CHARS = 32768
+#: Step Functions: execution names are at most 80 of ``[A-Za-z0-9_-]``.
+MAX_EXECUTION_NAME_LENGTH = 80
+#: SQS: one message body, in bytes.
+MAX_SQS_MESSAGE_BYTES = 1024 * 1024
+#: Step Functions standard workflows run for at most a year; nothing stored needs to live longer.
+MAX_LIFETIME_SECONDS = 366 * 24 * 3600
+
+
+def fits_step_functions(payload_json: str) -> bool:
+    """Whether a JSON text is within what Step Functions accepts as input or task output."""
+    return len(payload_json.encode()) <= MAX_STEP_FUNCTIONS_PAYLOAD_BYTES

@@ -1,0 +1,44 @@
+"""Correlate mode reads the table per batch, not per record (issue: lookups are batched)."""
+
+import collections
+import json
+
+from kafka_connector.aws import clients as aws_clients
+from local.kafka_event import KafkaRecord, lambda_kafka_event
+
+
+def count_requests():
+    """Count the requests each AWS client of the layer really sends (botocore's before-send event)."""
+    counts = collections.Counter()
+
+    def on_send(request, **_):
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        counts[target.rpartition(".")[2] or request.url] += 1
+
+    for service in ("dynamodb", "stepfunctions", "sqs"):
+        aws_clients.client(service).meta.events.register("before-send", on_send)
+    return counts
+
+
+def test_thousand_records_nobody_waiting_cost_at_most_100_requests(aws, make_consumer):
+    records = [
+        KafkaRecord("payments", i % 3, i, json.dumps({"orderId": f"o-{i}", "amount": i}).encode(), None)
+        for i in range(1000)
+    ]
+    consumer = make_consumer()
+    counts = count_requests()
+    assert consumer.handle(lambda_kafka_event(records)) == {"batchItemFailures": []}
+    assert sum(counts.values()) <= 100
+    assert counts == {"BatchGetItem": 10}  # 1,000 distinct keys, 100 per strongly consistent read
+
+
+def test_repeated_keys_are_read_once(aws, make_consumer):
+    records = [
+        KafkaRecord("payments", 0, i, json.dumps({"orderId": f"o-{i % 5}"}).encode(), None)
+        for i in range(300)
+    ]
+    consumer = make_consumer()
+    counts = count_requests()
+    consumer.handle(lambda_kafka_event(records))
+    assert counts == {"BatchGetItem": 1}
