@@ -364,7 +364,7 @@ def report_suite(engines: list[Engine], outcomes: list[Outcome], cases: list[Cas
 
 # --------------------------------------------------------------------------- speed
 
-#: A record as the consumer hands it to expressions (SPEC §4), of a typical size (~0.6 KB).
+#: A record as the consumer hands it to expressions (docs/payloads.md#the-message), ~0.6 KB.
 TYPICAL_MESSAGE: dict[str, Any] = {
     "key": "order-4711",
     "value": {

@@ -1,4 +1,4 @@
-"""Consumer function: the Kafka event source mapping's target (SPEC §4).
+"""Consumer function: the Kafka event source mapping's target (docs/payloads.md, docs/outcomes.md).
 
 The configuration is read and every expression compiled at cold start (import), so a
 misconfigured connector fails its initialisation with a message naming the variable.

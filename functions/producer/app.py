@@ -1,4 +1,4 @@
-"""Producer function: publish one record from a Step Functions task (SPEC §2).
+"""Producer function: publish one record from a Step Functions task (docs/payloads.md#producer-input).
 
 Parse the task input, publish through the layer, return the acknowledged record's
 metadata. The publisher lives at module level so warm invocations reuse its clients.

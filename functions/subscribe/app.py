@@ -1,4 +1,4 @@
-"""Subscribe function: a workflow starts waiting for a Kafka message (SPEC §4, path a).
+"""Subscribe function: a workflow starts waiting for a Kafka message (docs/payloads.md#subscribe-input).
 
 Invoked by ``arn:aws:states:::lambda:invoke.waitForTaskToken``. Registers the task token
 in the correlation table; when a matching message is already buffered, hands it over at

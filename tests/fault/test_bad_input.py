@@ -44,6 +44,26 @@ json_values = st.recursive(
 )
 
 
+# Input no encoder can take: text with a lone surrogate (a string cut inside an emoji by
+# JSON.stringify), values nested far deeper than any payload, and NaN/Infinity.
+broken_text = st.builds(lambda a, b: a + "\ud83d" + b, st.text(max_size=4), st.text(max_size=4))
+
+
+def deeply_nested(depth):
+    value = "leaf"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+hostile_values = st.one_of(
+    broken_text,
+    st.integers(90, 3000).map(deeply_nested),
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), {"amount": float("nan")}]),
+    st.dictionaries(broken_text, st.text(max_size=3), min_size=1, max_size=2),
+)
+
+
 def secret_or(strategy):
     return st.one_of(strategy, st.just("{{secrets.KAFKA_PASSWORD}}"), st.just("{{secrets.NOT_THERE}}"))
 
@@ -87,10 +107,12 @@ def producer_payloads(draw, bootstrap):
             st.sampled_from(["orders/k", "fuzzed#0", "fuzzed#99", "bad topic", "#", "/", ".", "a" * 250]),
             json_values,
         ),
-        "message.key": secret_or(json_values),
-        "message.value": secret_or(json_values),
+        "message.key": secret_or(st.one_of(json_values, hostile_values)),
+        "message.value": secret_or(st.one_of(json_values, hostile_values)),
         "headers": st.one_of(
-            st.dictionaries(st.text(max_size=5), secret_or(scalars), max_size=3), json_values
+            st.dictionaries(st.one_of(st.text(max_size=5), broken_text), secret_or(scalars), max_size=3),
+            json_values,
+            hostile_values,
         ),
         "authentication": st.one_of(
             st.fixed_dictionaries(
@@ -116,7 +138,11 @@ def producer_payloads(draw, bootstrap):
         "serializationType": st.one_of(st.sampled_from(["json", "avro", "xml"]), json_values),
         "avro": json_values,
         "avro.schema": st.one_of(st.just("{not json"), json_values),
-        "address": st.one_of(st.sampled_from(["fuzzed", "fuzzed/x", "fuzzed#1", "", "a#-1"]), json_values),
+        "address": st.one_of(
+            st.sampled_from(["fuzzed", "fuzzed/x", "fuzzed#1", "", "a#-1"]),
+            broken_text.map(lambda text: f"fuzzed/{text}"),
+            json_values,
+        ),
         "debug": json_values,
     }
     for path in draw(st.lists(st.sampled_from(sorted(replacements)), max_size=3, unique=True)):
@@ -253,9 +279,11 @@ subscribe_events = st.one_of(
     st.fixed_dictionaries(
         {},
         optional={
-            "taskToken": st.one_of(st.text(min_size=1, max_size=20), scalars),
-            "messageName": st.one_of(st.sampled_from(["payment", "a#b", ""]), scalars),
-            "correlationKey": json_values,
+            "taskToken": st.one_of(
+                st.text(min_size=1, max_size=20), scalars, broken_text, st.just("t" * 500_000)
+            ),
+            "messageName": st.one_of(st.sampled_from(["payment", "a#b", ""]), scalars, broken_text),
+            "correlationKey": st.one_of(json_values, hostile_values, st.just("k" * 3000)),
             "activationCondition": st.one_of(
                 st.sampled_from(["=value.amount > 0", "=value.(", "", "={% %}"]), scalars
             ),

@@ -1,4 +1,4 @@
-"""The consumer function against moto: executions that really wait, really resume (SPEC §4).
+"""The consumer function against moto: executions that really wait, really resume (docs/guarantees.md).
 
 Each guarantee G1–G6 has its own test; each asserts what AWS shows afterwards: execution
 status, output and history, items in the correlation table, messages on the dead-letter queue.

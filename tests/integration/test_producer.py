@@ -1,4 +1,4 @@
-"""The producer function against the real broker: every field, address form and error row of SPEC §2.
+"""The producer against the real broker: every field, address form and error (docs/outcomes.md).
 
 Each test reads the record back from the broker and compares bytes, not our own view of them.
 """

@@ -1,4 +1,4 @@
-"""The subscribe function: registering a waiting task token (SPEC §4, path a)."""
+"""The subscribe function: registering a waiting task token (docs/payloads.md#subscribe-input)."""
 
 import json
 import time
@@ -63,3 +63,22 @@ def test_bad_input_fails_fast_naming_the_field(aws, subscribe_handler, event, na
     assert named in caught.value.message
     assert json.loads(str(caught.value))["error"] == "ConnectorInputError"
     assert aws.items() == []
+
+
+def test_past_what_one_item_holds_a_subscription_is_an_input_error_naming_the_limit(aws, subscribe_handler):
+    """DynamoDB refuses an item over 400 KB: the workflow must learn it at once, not be retried in vain."""
+    subscribed, refused = 0, None
+    for i in range(400):
+        token = f"{i:04d}" + "t" * 2040  # as long as a task token can be
+        try:
+            subscribe_handler({"taskToken": token, "messageName": "payment", "correlationKey": "hot"})
+        except ConnectorInputError as error:
+            refused = error
+            break
+        subscribed += 1
+    assert refused is not None
+    assert 100 < subscribed < 400
+    assert "'payment#hot'" in refused.message
+    assert "400" in refused.description
+    head = aws.head(head_key("payment", "hot"))
+    assert sum(name.startswith("sub_") for name in head) == subscribed  # the others still wait

@@ -1,4 +1,4 @@
-"""Decoding the Lambda Kafka event into the message shape of SPEC §4."""
+"""Decoding the Lambda Kafka event into the message shape of docs/payloads.md#the-message."""
 
 import base64
 import io

@@ -1,4 +1,4 @@
-"""Static checks of template.yaml and the example state machines (SPEC §5).
+"""Static checks of template.yaml and the example state machines (README: Deploying with SAM).
 
 Fast and offline: the template is read with a YAML loader that understands CloudFormation's
 short tags, then every reference, condition, environment variable, IAM statement and ASL

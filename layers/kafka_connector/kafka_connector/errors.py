@@ -2,7 +2,7 @@
 
 Lambda reports an unhandled exception's class name as ``errorType`` and Step Functions
 uses that as the error name in ``Retry``/``Catch``, so the class names below *are* the
-public contract (SPEC §2). The message is JSON so that a ``Catch`` with a ``ResultPath``
+public contract (docs/payloads.md#errors). The message is JSON so that a ``Catch`` with a ``ResultPath``
 can read ``status``, ``message`` and ``description`` with ``States.StringToJson``.
 """
 

@@ -22,3 +22,14 @@ MAX_LIFETIME_SECONDS = 366 * 24 * 3600
 def fits_step_functions(payload_json: str) -> bool:
     """Whether a JSON text is within what Step Functions accepts as input or task output."""
     return len(payload_json.encode()) <= MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
+
+
+#: DynamoDB: a partition key value, in UTF-8 bytes.
+MAX_DYNAMODB_KEY_BYTES = 2048
+#: DynamoDB: one item, in bytes (names and values).
+MAX_DYNAMODB_ITEM_BYTES = 400 * 1024
+#: Step Functions: a task token, in characters (``SendTaskSuccess``'s ``taskToken``).
+MAX_TASK_TOKEN_CHARS = 2048
+#: How deep a function's JSON input may nest. Far beyond any real payload, and far below what
+#: would exhaust Python's recursion in a library that walks the value (the JSON encoder, fastavro).
+MAX_NESTING_DEPTH = 100

@@ -1,7 +1,7 @@
 """The consumer function's configuration: environment variables, validated at cold start.
 
-One consumer function serves one inbound connector (SPEC §4 table). Everything is checked
-before the first record is touched, so a typo in an expression stops the function at
+One consumer function serves one inbound connector (docs/environment.md#consumer-function).
+Everything is checked before the first record is touched, so a typo in an expression stops the function at
 initialisation with a message naming the variable, instead of dead-lettering a topic.
 """
 

@@ -1,4 +1,6 @@
-"""Correlate mode: messages meet waiting workflows, exactly once each (SPEC §4, G1–G6).
+"""Correlate mode: messages meet waiting workflows, exactly once each (docs/guarantees.md).
+
+The protocol is drawn in docs/correlation-table.md#claim-protocol.
 
 Two parties write to the correlation table concurrently: the consumer, with a message
 for (name, key), and the subscribe function, with a workflow that starts waiting for

@@ -2,7 +2,7 @@
 
 Users write them the way the reference connector documents them, ``=value.correlationKey``
 or ``=(value.itemId = "a4f6j2")``, or wrapped the Step Functions way, ``{% key %}``; the
-marker is stripped and the rest is JSONata (SPEC §4).
+marker is stripped and the rest is JSONata (docs/payloads.md#expressions).
 
 The engine is jsonatapy (Rust). ``bench/jsonata_conformance.py`` runs the official JSONata
 test suite through it and through jsonata-python: 1672 of 1675 cases against 1608, the

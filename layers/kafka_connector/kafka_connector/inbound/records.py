@@ -6,7 +6,7 @@ lists of records with base64 ``key``/``value`` (absent or null for none/tombston
 headers as arrays of *signed* bytes. The ``topic-partition`` key is never parsed (topics
 may contain ``-``); each record carries its own ``topic`` and ``partition``.
 
-Output, per record (SPEC §4)::
+Output, per record (docs/payloads.md#the-message)::
 
     {"key", "value", "rawValue", "headers", "topic", "partition", "offset", "timestamp"}
 

@@ -1,4 +1,4 @@
-"""The subscribe function's input: a waiting task's token and what it waits for (SPEC §4, path a).
+"""The subscribe function's input: a task token and what it waits for (docs/payloads.md#subscribe-input).
 
 Every problem is a ``ConnectorInputError`` naming the field, raised before anything is
 written: a task with a typo must fail at once, not wait for a message that cannot come.
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.inbound.expressions import compile_expression
-from kafka_connector.inbound.keys import correlation_key_text
-from kafka_connector.limits import MAX_LIFETIME_SECONDS
+from kafka_connector.inbound.keys import correlation_key_text, head_key
+from kafka_connector.input_checks import check_input
+from kafka_connector.limits import MAX_DYNAMODB_KEY_BYTES, MAX_LIFETIME_SECONDS, MAX_TASK_TOKEN_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class SubscriptionRequest:
     def from_event(cls, event: object) -> SubscriptionRequest:
         if not isinstance(event, Mapping):
             raise ConnectorInputError("the subscribe input must be a JSON object")
+        check_input(event)
         missing = [f for f in ("taskToken", "messageName", "correlationKey") if event.get(f) in (None, "")]
         if missing:
             raise ConnectorInputError(
@@ -36,6 +38,11 @@ class SubscriptionRequest:
         token, name = event["taskToken"], event["messageName"]
         if not isinstance(token, str):
             raise ConnectorInputError("'taskToken' must be a string ($$.Task.Token)")
+        if len(token) > MAX_TASK_TOKEN_CHARS:
+            raise ConnectorInputError(
+                f"'taskToken' is {len(token)} characters: a Step Functions task token has at most"
+                f" {MAX_TASK_TOKEN_CHARS} (pass $$.Task.Token)"
+            )
         if not isinstance(name, str) or "#" in name:
             raise ConnectorInputError("'messageName' must be a string without '#'")
         condition = event.get("activationCondition") or None
@@ -48,4 +55,12 @@ class SubscriptionRequest:
             not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= MAX_LIFETIME_SECONDS
         ):
             raise ConnectorInputError(f"'ttlSeconds' must be a whole number from 1 to {MAX_LIFETIME_SECONDS}")
-        return cls(token, name, correlation_key_text(event["correlationKey"]), condition, ttl)
+        key = correlation_key_text(event["correlationKey"])
+        size = len(head_key(name, key).encode())
+        if size > MAX_DYNAMODB_KEY_BYTES:
+            raise ConnectorInputError(
+                f"'messageName' and 'correlationKey' together are {size} bytes in the correlation table,"
+                f" over DynamoDB's key limit of {MAX_DYNAMODB_KEY_BYTES}",
+                "Correlate on a shorter key (an id, or a hash of the long value on both sides).",
+            )
+        return cls(token, name, key, condition, ttl)

@@ -1,4 +1,4 @@
-"""The correlation table: where waiting workflows and unclaimed messages meet (SPEC §4).
+"""The correlation table: where waiting workflows and unclaimed messages meet (docs/correlation-table.md).
 
 One *head* item per (message name, correlation key) holds everything the consumer must
 see to correlate a message, so a batch of records costs one strongly consistent
@@ -35,8 +35,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from kafka_connector.aws.clients import AwsClient
-from kafka_connector.aws.errors import error_code
-from kafka_connector.inbound.exceptions import TransientAwsError
+from kafka_connector.aws.errors import error_code, is_permanent
+from kafka_connector.errors import ConnectorInputError
+from kafka_connector.inbound.exceptions import Rejected, TransientAwsError
 from kafka_connector.inbound.items import (
     CLAIM_LEASE_SECONDS,
     BufferedBody,
@@ -47,7 +48,7 @@ from kafka_connector.inbound.items import (
     to_item,
 )
 from kafka_connector.inbound.keys import body_key, message_attribute, subscription_attribute
-from kafka_connector.limits import MAX_LIFETIME_SECONDS
+from kafka_connector.limits import MAX_DYNAMODB_ITEM_BYTES, MAX_LIFETIME_SECONDS
 
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_RETRIES = 8
@@ -68,6 +69,9 @@ class CorrelationTable:
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 raise
+            if is_permanent(error):  # the request itself is wrong (an item over 400 KB, ...)
+                message = error.response.get("Error", {}).get("Message", "")
+                raise Rejected(f"DynamoDB {operation}: {error_code(error)}: {message}") from error
             raise TransientAwsError(f"DynamoDB {operation}: {error_code(error)}") from error
 
     # -- reads -------------------------------------------------------------------------
@@ -136,18 +140,26 @@ class CorrelationTable:
             "expiresAt": expires_at,
             "createdAt": int(now),
         }
-        response = self._call(
-            "update_item",
-            Key={"pk": {"S": key}},
-            UpdateExpression="SET #s = if_not_exists(#s, :s), expiresAt = :far ADD version :one",
-            ExpressionAttributeNames={"#s": attribute},
-            ExpressionAttributeValues={
-                ":s": {"M": to_item(subscription)},
-                ":far": {"N": str(int(now) + MAX_LIFETIME_SECONDS)},
-                ":one": {"N": "1"},
-            },
-            ReturnValues="ALL_NEW",
-        )
+        try:
+            response = self._call(
+                "update_item",
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #s = if_not_exists(#s, :s), expiresAt = :far ADD version :one",
+                ExpressionAttributeNames={"#s": attribute},
+                ExpressionAttributeValues={
+                    ":s": {"M": to_item(subscription)},
+                    ":far": {"N": str(int(now) + MAX_LIFETIME_SECONDS)},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except Rejected as rejected:
+            # The subscription's own input made DynamoDB refuse it: the workflow must know now.
+            raise ConnectorInputError(
+                f"the correlation table refused the subscription for {key!r}: {rejected}",
+                f"One correlation key's item holds at most {MAX_DYNAMODB_ITEM_BYTES} bytes: about 400"
+                " workflows can wait for the same key at once (fewer with long activation conditions).",
+            ) from None
         return Head.from_item(response["Attributes"])
 
     def claim_subscription(self, key: str, attribute: str, message_id: str, now: float) -> Head | None:

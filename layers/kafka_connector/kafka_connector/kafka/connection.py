@@ -18,7 +18,7 @@ deadline and fails like any other connection error.
 
 This leans on private names of kafka-python (``_connect``, ``_auth_failures``,
 ``_build_transport``, the transport's ``_sock``); the version is pinned and the
-authentication tests (tests/test_producer_auth.py) fail if they change meaning.
+authentication tests (tests/integration/test_producer_auth.py) fail if they change meaning.
 """
 
 from __future__ import annotations

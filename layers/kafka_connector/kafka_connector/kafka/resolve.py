@@ -6,9 +6,9 @@ Users of the reference connector think in Kafka's own property names (``linger.m
 connector works in two steps:
 
 1. :func:`resolve_client_properties` builds the effective property set with Kafka's
-   names and string values, in the reference connector's precedence (SPEC §3): input
-   (authentication, bootstrap servers, serializers), then defaults, then
-   ``additionalProperties`` overriding anything.
+   names and string values, in the reference connector's precedence
+   (docs/payloads.md#client-properties): input (authentication, bootstrap servers,
+   serializers), then defaults, then ``additionalProperties`` overriding anything.
 2. :func:`to_kafka_python` translates that set into keyword arguments for
    ``kafka.KafkaProducer`` / ``kafka.KafkaConsumer``. The translation is one table
    (:data:`_TABLE`) plus two composite steps that cannot be one-to-one: the JAAS login

@@ -216,6 +216,7 @@ def to_kafka_python(props: Mapping[str, str], *, role: Role) -> dict[str, Any]:
             ) from None
     if role == "producer":
         _check_idempotence(kwargs)
+        _check_delivery_timeout(kwargs)
     kwargs.update(sasl_kwargs(props, kwargs))
     kwargs.update(tls_kwargs(props, kwargs))
     return kwargs
@@ -252,6 +253,27 @@ def _check_idempotence(kwargs: Mapping[str, Any]) -> None:
         raise ConnectorInputError(
             f"additional property '{conflicts[0]}' conflicts with an idempotent/transactional producer",
             "Idempotence needs acks=all, retries > 0 and max.in.flight.requests.per.connection <= 5.",
+        )
+
+
+def _check_delivery_timeout(kwargs: Mapping[str, Any]) -> None:
+    """Reject what kafka-python would refuse at construction, in Kafka's names instead of its own.
+
+    A record may wait ``linger.ms`` and then one ``request.timeout.ms`` for its answer, so
+    ``delivery.timeout.ms`` must cover both (Java and kafka-python agree; kafka-python's
+    error would name ``delivery_timeout_ms`` and arrive as a broken client).
+    """
+    from kafka import KafkaProducer  # noqa: PLC0415 - only producers get here; they import it anyway
+
+    defaults = KafkaProducer.DEFAULT_CONFIG
+    delivery = kwargs.get("delivery_timeout_ms", defaults["delivery_timeout_ms"])
+    linger = kwargs.get("linger_ms", defaults["linger_ms"])
+    request = kwargs.get("request_timeout_ms", defaults["request_timeout_ms"])
+    if delivery < linger + request:
+        raise ConnectorInputError(
+            f"additional property 'delivery.timeout.ms' ({delivery}) must be at least"
+            f" linger.ms + request.timeout.ms ({linger} + {request})",
+            "Raise delivery.timeout.ms, or lower linger.ms or request.timeout.ms.",
         )
 
 

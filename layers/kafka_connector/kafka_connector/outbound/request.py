@@ -1,4 +1,4 @@
-"""The producer function's input, validated into one record to publish (SPEC §2).
+"""The producer function's input, validated into one record to publish (docs/payloads.md#producer-input).
 
 Field names follow the reference connector so that a task input written for it reads the
 same here. Every problem is a ``ConnectorInputError`` naming the field, raised before
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka_connector.errors import ConnectorInputError
+from kafka_connector.input_checks import check_input
 from kafka_connector.kafka.resolve import resolve_client_properties
 from kafka_connector.outbound.address import TargetAddress, parse_address
 from kafka_connector.secrets import resolve_secrets
@@ -43,6 +44,7 @@ class ProducerRequest:
         """
         if not isinstance(event, Mapping):
             raise ConnectorInputError("the producer input must be a JSON object")
+        check_input(event)
         payload: Mapping[str, Any] = resolve_secrets(
             _with_default_bootstrap(event, default_bootstrap_servers)
         )

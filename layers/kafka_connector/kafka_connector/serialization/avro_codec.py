@@ -32,10 +32,33 @@ def _fastavro() -> ModuleType:
     return fastavro
 
 
+def _records_without_fields(schema: Any) -> list[str]:
+    """Names of record schemas that lack a ``fields`` list (fastavro quietly accepts them as empty).
+
+    The Avro specification requires ``fields``; a record without it would publish an empty
+    value whatever the message holds. Iterative: a schema's depth is the user's to choose.
+    """
+    missing: list[str] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, Mapping):
+            if node.get("type") in ("record", "error") and not isinstance(node.get("fields"), list):
+                missing.append(str(node.get("name", "?")))
+            stack.extend(v for k, v in node.items() if k in ("type", "fields", "items", "values"))
+    return missing
+
+
 @functools.lru_cache(maxsize=64)
 def _parse_schema_text(text: str) -> tuple[Schema, str]:
     try:
-        parsed = _fastavro().parse_schema(json.loads(text))
+        document = json.loads(text)
+        missing = _records_without_fields(document)
+        if missing:
+            raise ValueError(f"record {missing[0]!r} has no 'fields' list")
+        parsed = _fastavro().parse_schema(document)
     except (ValueError, TypeError, KeyError, _fastavro().schema.SchemaParseException) as error:
         raise ConnectorInputError("'avro.schema' is not a valid Avro schema", str(error)) from None
     return parsed, text
@@ -65,6 +88,8 @@ class AvroWriter:
     schema_id: int | None = None
     registry_name: str | None = None
     schema_name: str | None = None
+    #: ``avro.ignoreUnknownFields``: drop fields the schema does not have instead of refusing them.
+    ignore_unknown_fields: bool = False
 
     @classmethod
     def from_request(cls, avro: object) -> AvroWriter:
@@ -87,7 +112,10 @@ class AvroWriter:
             for name, value in (("avro.registryName", registry_name), ("avro.schemaName", schema_name)):
                 if not isinstance(value, str) or not value:
                     raise ConnectorInputError(f"'{name}' is required with wireFormat 'glue'")
-        return cls(schema, definition, wire_format, schema_id, registry_name, schema_name)
+        ignore_unknown = avro.get("ignoreUnknownFields", False)
+        if not isinstance(ignore_unknown, bool):
+            raise ConnectorInputError("'avro.ignoreUnknownFields' must be true or false")
+        return cls(schema, definition, wire_format, schema_id, registry_name, schema_name, ignore_unknown)
 
     def encode(self, value: Any, field: str = "message.value") -> bytes:
         """The framed Avro bytes of ``value`` (an object, or a string holding JSON)."""
@@ -98,7 +126,7 @@ class AvroWriter:
                 raise ConnectorInputError(
                     f"'{field}' is a string that does not hold JSON, as Avro needs"
                 ) from None
-        body = encode_avro_body(value, self.schema, field)
+        body = encode_avro_body(value, self.schema, field, ignore_unknown_fields=self.ignore_unknown_fields)
         if self.wire_format is WireFormat.CONFLUENT:
             assert self.schema_id is not None  # from_request requires it with this framing
             return confluent_header(self.schema_id) + body
@@ -110,8 +138,16 @@ class AvroWriter:
         return body
 
 
-def encode_avro_body(value: Any, schema: Schema, field: str = "message.value") -> bytes:
-    """Bare Avro binary; a value that does not fit names the field and why."""
+def encode_avro_body(
+    value: Any, schema: Schema, field: str = "message.value", *, ignore_unknown_fields: bool = False
+) -> bytes:
+    """Bare Avro binary; a value that does not fit names the field and why.
+
+    Avro writes only the fields its schema has, so a field the schema lacks (a typo, a
+    newer producer's field) would vanish without a word. Unless ``ignore_unknown_fields``,
+    such fields are an input error naming them: the body is read back and every object of
+    the value compared with what came back.
+    """
     try:
         _fastavro().validation.validate(value, schema, raise_errors=True)
     except _fastavro().validation.ValidationError as error:
@@ -119,7 +155,34 @@ def encode_avro_body(value: Any, schema: Schema, field: str = "message.value") -
         raise ConnectorInputError(f"'{field}' does not fit the Avro schema", problems) from None
     buffer = io.BytesIO()
     _fastavro().schemaless_writer(buffer, schema, value)
-    return buffer.getvalue()
+    body = buffer.getvalue()
+    if not ignore_unknown_fields:
+        unknown = _unknown_fields(value, decode_avro_body(body, schema), field)
+        if unknown:
+            raise ConnectorInputError(
+                f"'{field}' has fields the Avro schema does not have: {', '.join(unknown)}",
+                "Remove them, or set avro.ignoreUnknownFields to true to drop them.",
+            )
+    return body
+
+
+def _unknown_fields(sent: Any, read_back: Any, field: str) -> list[str]:
+    """Paths of the object keys in ``sent`` that reading its Avro body back did not return."""
+    unknown: list[str] = []
+    stack = [(sent, read_back, field)]
+    while stack:
+        given, returned, path = stack.pop()
+        if isinstance(given, Mapping) and isinstance(returned, Mapping):
+            for key, item in given.items():
+                if key in returned:
+                    stack.append((item, returned[key], f"{path}.{key}"))
+                else:
+                    unknown.append(f"{path}.{key}")
+        elif isinstance(given, list | tuple) and isinstance(returned, list):
+            stack.extend(
+                (g, r, f"{path}[{i}]") for i, (g, r) in enumerate(zip(given, returned, strict=False))
+            )
+    return sorted(unknown)
 
 
 def decode_avro_body(body: bytes, schema: Schema) -> Any:

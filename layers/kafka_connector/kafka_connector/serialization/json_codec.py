@@ -14,7 +14,22 @@ def to_json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def encode_key(key: Any) -> bytes | None:
+def strict_json_text(value: Any, field: str) -> str:
+    """:func:`to_json_text` for what the producer publishes: strict JSON, or an error naming ``field``.
+
+    Python's ``json`` reads and writes ``NaN`` and ``Infinity``, which no other JSON parser
+    accepts; a record holding them could not be read by its consumers.
+    """
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ConnectorInputError(
+            f"'{field}' holds NaN or Infinity, which JSON cannot represent",
+            "Send a number, null or a string instead.",
+        ) from None
+
+
+def encode_key(key: Any, field: str = "message.key") -> bytes | None:
     """A string key as is, any other JSON value as its JSON text, no key as ``None``.
 
     ``None`` never becomes the text ``null``: a record without a key is partitioned
@@ -22,12 +37,12 @@ def encode_key(key: Any) -> bytes | None:
     """
     if key is None:
         return None
-    return (key if isinstance(key, str) else to_json_text(key)).encode()
+    return (key if isinstance(key, str) else strict_json_text(key, field)).encode()
 
 
-def encode_json_value(value: Any) -> bytes:
-    """A string value as UTF-8, anything else as compact JSON text."""
-    return (value if isinstance(value, str) else to_json_text(value)).encode()
+def encode_json_value(value: Any, field: str = "message.value") -> bytes:
+    """A string value as UTF-8, anything else as compact (strict) JSON text."""
+    return (value if isinstance(value, str) else strict_json_text(value, field)).encode()
 
 
 def encode_headers(headers: object, field: str = "headers") -> list[tuple[str, bytes]]:
