@@ -168,7 +168,7 @@ def _expression_label(expression: Any) -> str:
 
 def _breakdown(consumer: Any, event: dict[str, Any], total: float, repeats: int) -> Table:
     """Each step of ``prepare``, timed alone over the whole batch with the layer's own functions."""
-    from kafka_connector.inbound.correlation import expression_context
+    from kafka_connector.inbound.message import expression_context
     from kafka_connector.inbound.records import (
         _avro_value,
         _b64,

@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventR
 
 from kafka_connector.aws.errors import is_aws_error, is_permanent
 from kafka_connector.inbound.config import ConsumerConfig, Mode
-from kafka_connector.inbound.correlation import Correlator, Delivery, Inbound, expression_context
+from kafka_connector.inbound.correlation import Correlator, Delivery
 from kafka_connector.inbound.dead_letter import DeadLetterQueue
 from kafka_connector.inbound.exceptions import (
     MessageTooLarge,
@@ -37,6 +37,7 @@ from kafka_connector.inbound.exceptions import (
     TransientAwsError,
 )
 from kafka_connector.inbound.keys import correlation_key_text
+from kafka_connector.inbound.message import Inbound, expression_context
 from kafka_connector.inbound.records import decode_record, iter_records
 from kafka_connector.inbound.step_functions import ExecutionStarter, TaskCallbacks, execution_name
 from kafka_connector.inbound.table import CorrelationTable

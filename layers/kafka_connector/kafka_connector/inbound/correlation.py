@@ -24,7 +24,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -32,71 +31,16 @@ from kafka_connector.inbound.exceptions import MessageTooLarge, TransientAwsErro
 from kafka_connector.inbound.expressions import Expression, ExpressionError, compile_expression
 from kafka_connector.inbound.items import BufferOutcome, Head, Subscription
 from kafka_connector.inbound.keys import head_key, subscription_attribute
-from kafka_connector.inbound.records import decode_headers
+from kafka_connector.inbound.message import Inbound, expression_context
 from kafka_connector.inbound.step_functions import CallbackOutcome, TaskCallbacks
 from kafka_connector.inbound.table import CorrelationTable
-from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES, fits_step_functions
+from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
 
 logger = logging.getLogger(__name__)
 
 _MAX_CONFLICTS = 8
 _MAX_CANDIDATES = 25  # buffered messages looked at per subscription attempt
 INVALID_CONDITION_ERROR = "ConnectorInputError"
-
-
-def expression_context(message: dict[str, Any]) -> dict[str, Any]:
-    """What expressions see: the message's fields, and the message itself as ``response``.
-
-    The reference connector's result expressions are written both ways
-    (``value.itemId`` and ``response.timestamp``); both work here.
-    """
-    return {**message, "response": message}
-
-
-@dataclass(slots=True)
-class Inbound:
-    """One activated message, ready to correlate.
-
-    The result's JSON text is made on first use: a message nobody waits for (the common
-    case of a busy topic) is never serialised at all.
-    """
-
-    message_name: str
-    correlation_key: str
-    message_id: str
-    message: dict[str, Any]
-    result: Any
-    #: The record's raw headers while ``message["headers"]`` is not decoded yet.
-    pending_headers: list[Any] | None = None
-    _result_json: str | None = None
-
-    def complete(self) -> dict[str, Any]:
-        """The message with its headers decoded: call before it is shown to anyone or sent."""
-        if self.pending_headers is not None:
-            self.message["headers"] = decode_headers(self.pending_headers)
-            self.pending_headers = None
-        return self.message
-
-    @property
-    def head(self) -> str:
-        return head_key(self.message_name, self.correlation_key)
-
-    @property
-    def result_json(self) -> str:
-        if self._result_json is None:
-            self.complete()  # the result holds the message itself unless RESULT_EXPRESSION reshaped it
-            self._result_json = json.dumps(self.result, separators=(",", ":"), ensure_ascii=False)
-        return self._result_json
-
-    @property
-    def result_size(self) -> int:
-        """The result's size in UTF-8 bytes, as Step Functions counts it."""
-        return len(self.result_json.encode())
-
-    @property
-    def too_large(self) -> bool:
-        """Over what Step Functions accepts as task output or execution input (G6)."""
-        return not fits_step_functions(self.result_json)
 
 
 class Delivery(Enum):
