@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/kafka_connector/requirements.txt | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install test unit lint format demo bench clean
+.PHONY: install test unit lint format demo bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -45,5 +45,10 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
+# Mutation testing of the guarantee-carrying modules (mutmut; slow, not part of `make test`).
+# MODULES=redaction narrows it to the modules whose path contains that word.
+mutation: install
+	$(BIN)/python tools/mutation.py $(MODULES)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .aws-sam
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .aws-sam .mutation

@@ -70,6 +70,29 @@ def test_lone_surrogates_are_input_errors_naming_the_field(payload, named):
     assert "not valid Unicode" in message
 
 
+def test_every_string_is_checked_not_only_the_first_ones_walked():
+    assert "'message.value.c'" in refused(
+        producer_payload(message={"value": {"a": "ok", "b": "ok", "c": LONE}})
+    )
+    assert "'message.value[0]'" in refused(producer_payload(message={"value": [LONE, "ok", "ok"]}))
+
+
+def nested_lists(depth):
+    value = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_depth_is_counted_exactly_for_objects_and_arrays():
+    # The payload itself is level 0, so message.value may hold MAX_NESTING_DEPTH - 2 more levels.
+    for make in (nested, nested_lists):
+        ProducerRequest.from_event(producer_payload(message={"value": make(MAX_NESTING_DEPTH - 2)}))
+        assert "nests deeper than" in refused(
+            producer_payload(message={"value": make(MAX_NESTING_DEPTH - 1)})
+        )
+
+
 def test_depth_is_bounded_and_checked_without_recursion():
     assert "nests deeper than" in refused(producer_payload(message={"value": nested(MAX_NESTING_DEPTH + 1)}))
     assert "nests deeper than" in refused(producer_payload(message={"value": nested(100_000)}))

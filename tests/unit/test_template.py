@@ -10,7 +10,6 @@ match their substitutions, and which IAM statements may use ``Resource: "*"``.
 
 from __future__ import annotations
 
-import datetime
 import importlib.resources
 import json
 import re
@@ -218,9 +217,10 @@ def test_runtimes_are_python312_and_supported_by_lambda() -> None:
     assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
     assert layer["Properties"]["ContentUri"] == "layers/kafka_connector/"
     assert layer["Metadata"]["BuildMethod"] == RUNTIME
-    # Lambda still lets new functions be created on it (cfn-lint's copy of the runtime lifecycle).
-    lifecycle = lambda_runtime_lifecycle()[RUNTIME]
-    assert datetime.date.fromisoformat(lifecycle["create-block"]) > datetime.datetime.now(datetime.UTC).date()
+    # A runtime Lambda knows (cfn-lint's copy of the runtime lifecycle). Whether it is past its
+    # deprecation is a question of today's date, which a test must not depend on: cfn-lint in
+    # `make lint` (rule W2531/E2531) reports that when it happens.
+    assert "create-block" in lambda_runtime_lifecycle()[RUNTIME]
 
 
 def test_functions_use_the_layer_and_powertools_settings() -> None:

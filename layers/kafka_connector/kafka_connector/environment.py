@@ -33,6 +33,7 @@ SECRETS_PREFIX: Final = "SECRETS_PREFIX"
 SECRETS_CACHE_SECONDS: Final = "SECRETS_CACHE_SECONDS"
 AWS_RETRY_MODE: Final = "AWS_RETRY_MODE"
 AWS_MAX_ATTEMPTS: Final = "AWS_MAX_ATTEMPTS"
+PRODUCER_CLIENT_CACHE_SIZE: Final = "PRODUCER_CLIENT_CACHE_SIZE"
 
 #: What ``ConsumerConfig.from_environment`` reads: the consumer function's whole configuration.
 CONSUMER_VARIABLES: Final = frozenset(

@@ -4,21 +4,37 @@ Creating a Kafka producer costs a bootstrap, an ApiVersions exchange and, with S
 authentication round trip: several broker round trips that the reference connector pays
 on every call. Here a producer is kept per *effective configuration* for the life of
 the execution environment, so a warm invocation costs one produce round trip. A
-configuration change gets its own client; a fatal error (authentication, a broken
-client) drops the client so the next call starts clean.
+configuration change gets its own client. A client that is broken — its credentials
+refused, or wedged so that it can make no progress (see :func:`cannot_progress`) — is
+replaced, so the next call starts clean without Lambda recycling the environment; an
+error about the record itself (too large, invalid topic) keeps the healthy client.
+
+The cache holds ``PRODUCER_CLIENT_CACHE_SIZE`` configurations (default 4), least
+recently used first out. No lock is held while a client bootstraps: a call for a healthy
+cluster never waits behind another configuration's unreachable one, and concurrent
+calls for the same configuration share one bootstrap.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+import kafka.errors as kafka_errors
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
+from kafka.producer.transaction_manager import TransactionState
 
+from kafka_connector import environment as names
 from kafka_connector.errors import (
     ConnectorError,
     ConnectorInputError,
@@ -27,7 +43,8 @@ from kafka_connector.errors import (
     classify_kafka_error,
 )
 from kafka_connector.kafka.connection import AUTHENTICATION_ERRORS, ClientFactory, is_untrusted_certificate
-from kafka_connector.kafka.table import ignored_properties, to_kafka_python
+from kafka_connector.kafka.table import TABLE, ignored_properties, to_kafka_python
+from kafka_connector.kafka.vocabulary import PRODUCER
 from kafka_connector.outbound.request import ProducerRequest
 from kafka_connector.redaction import mask_properties
 
@@ -36,6 +53,37 @@ from kafka_connector.redaction import mask_properties
 #: whatever ``max.block.ms`` says. These bring it back to what Kafka users expect.
 _JAVA_ALIGNED_DEFAULTS: dict[str, Any] = {"reconnect_backoff_max_ms": 1000}
 _ACK_MARGIN_SECONDS = 5.0
+DEFAULT_CLIENT_CACHE_SIZE: Final = 4
+
+log = logging.getLogger("kafka_connector.outbound")
+
+#: Errors about the record or its topic, not about the client: the warm client stays.
+_RECORD_ERRORS: Final = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidRecordError,
+    kafka_errors.CorruptRecordError,
+    kafka_errors.InvalidTimestampError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.TopicAuthorizationFailedError,
+)
+
+#: kafka-python keyword → Kafka property, from the one mapping table, so that an error
+#: names what the user wrote (``max.request.size``), not what kafka-python calls it.
+_KAFKA_NAMES: Final = {rule.kwarg: name for name, rule in TABLE.items() if rule.roles >= PRODUCER}
+_KWARG = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _KAFKA_NAMES), key=len, reverse=True)) + r")\b")
+
+
+def in_kafka_terms(text: str) -> str:
+    """``text`` with every kafka-python keyword replaced by its Kafka property name."""
+    return _KWARG.sub(lambda match: _KAFKA_NAMES[match.group(1)], text)
+
+
+def _in_kafka_terms(error: ConnectorError) -> ConnectorError:
+    message, description = in_kafka_terms(error.message), in_kafka_terms(error.description)
+    if (message, description) == (error.message, error.description):
+        return error
+    return type(error)(message, description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +122,103 @@ def producer_kwargs(properties: Mapping[str, str]) -> dict[str, Any]:
     return kwargs
 
 
+def client_cache_size(env: Mapping[str, str] | None = None) -> int:
+    """How many configurations keep a warm client: ``PRODUCER_CLIENT_CACHE_SIZE``, default 4.
+
+    Each client holds sockets and an I/O thread, so the bound is what a function that
+    publishes to many clusters (or with many ``client.id``s) pays in memory; read once, at
+    cold start, and refused there if it is not a positive integer.
+    """
+    env = os.environ if env is None else env
+    text = env.get(names.PRODUCER_CLIENT_CACHE_SIZE, "").strip()
+    if not text:
+        return DEFAULT_CLIENT_CACHE_SIZE
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ConnectorInputError(
+            f"{names.PRODUCER_CLIENT_CACHE_SIZE} must be a positive integer (got {text[:20]!r})"
+        )
+    return int(text)
+
+
+def cannot_progress(producer: Any) -> bool:
+    """True when ``producer`` can neither send nor expire a record again: replace it.
+
+    Written against kafka-python 3.0.12, whose producer is idempotent by default. When a
+    batch that was already sent expires (the broker stopped answering mid-request), the
+    sender calls ``TransactionManager.reset_producer_id()``: the producer id is cleared
+    but the state stays READY. ``init_producer_id()`` acts only from UNINITIALIZED, and
+    ``Sender.run_once`` returns early for as long as there is no producer id, before it
+    drains or expires anything — so every later ``send`` times out, even once the broker
+    is back, while a fresh client publishes at once. The check is as narrow as that bug:
+    an idempotent, non-transactional producer with no producer id in a state other than
+    UNINITIALIZED/INITIALIZING (the normal start, where the sender is fetching one). It
+    reads the private ``_transaction_manager`` and ``_current_state``; the recovery tests
+    (tests/fault/test_producer_recovery.py) fail if a release changes their meaning.
+    """
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None or manager.is_transactional() or manager.has_producer_id():
+        return False
+    state = getattr(manager, "_current_state", None)
+    return state not in (TransactionState.UNINITIALIZED, TransactionState.INITIALIZING)
+
+
+def _is_about_the_client(error: BaseException, converted: ConnectorError) -> bool:
+    """A non-retryable error that no later call on this client can escape (e.g. bad credentials)."""
+    return isinstance(converted, KafkaNonRetryableError) and not isinstance(error, _RECORD_ERRORS)
+
+
+def _close(producer: Any, grace_seconds: float) -> None:
+    """Close a client nobody will use again, whatever state it is in; never raises.
+
+    ``KafkaProducer.close`` flushes first and raises if a record is still pending, without
+    stopping the I/O thread, so a wedged client would never close. Records get
+    ``grace_seconds`` to finish (callers still waiting on them get their real answer),
+    then the sender is force-closed (private ``_sender``, kafka-python 3.0.12): what is
+    left fails at once, and those callers are told the client was replaced.
+    """
+    try:
+        producer.flush(timeout=grace_seconds)
+    except Exception:  # a wedged or broken client: forced below
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+    with contextlib.suppress(Exception):  # best effort on a client already abandoned
+        producer.close(timeout=1)
+
+
 class Publisher:
     """Producers per effective configuration (a small LRU), shared by warm invocations."""
 
-    def __init__(self, max_clients: int = 4) -> None:
-        self._clients: OrderedDict[frozenset[tuple[str, str]], KafkaProducer] = OrderedDict()
+    def __init__(self, max_clients: int | None = None) -> None:
+        self._clients: OrderedDict[frozenset[tuple[str, str]], Any] = OrderedDict()
+        #: Bootstraps under way, one per configuration; concurrent callers share its result.
+        self._building: dict[frozenset[tuple[str, str]], Future[Any]] = {}
+        #: Clients taken out of service: an error from one of them means "retry", nothing else.
+        self._retired: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self._max_clients = max_clients
+        self.max_clients = client_cache_size() if max_clients is None else max_clients
         #: How many producers this publisher has constructed (observable reuse).
         self.clients_created = 0
+        #: How many calls waited for another call's bootstrap of the same configuration.
+        self.bootstraps_shared = 0
+        #: How many clients were replaced because they could make no progress.
+        self.clients_replaced = 0
 
     def publish(self, request: ProducerRequest) -> Acknowledgement:
+        """Send ``request``'s record and wait for the broker's acknowledgement.
+
+        Every error names Kafka's properties, not kafka-python's keywords.
+        """
+        try:
+            return self._publish(request)
+        except ConnectorError as error:
+            raise _in_kafka_terms(error) from None
+
+    def _publish(self, request: ProducerRequest) -> Acknowledgement:
         config = frozenset(request.properties.items())
         producer = self._client(config, request.properties)
-        kwargs = producer.config
+        delivery_ms = producer.config["delivery_timeout_ms"]
+        future = None
         try:
             future = producer.send(
                 request.topic,
@@ -96,7 +227,7 @@ class Publisher:
                 headers=request.headers,
                 partition=request.partition,
             )
-            metadata = future.get(timeout=kwargs["delivery_timeout_ms"] / 1000 + _ACK_MARGIN_SECONDS)
+            metadata = future.get(timeout=delivery_ms / 1000 + _ACK_MARGIN_SECONDS)
         except (AssertionError, ValueError) as error:
             if request.partition is not None and "partition" in str(error).lower():
                 raise ConnectorInputError(
@@ -104,9 +235,23 @@ class Publisher:
                 ) from None
             raise KafkaNonRetryableError(f"{type(error).__name__}: {error}") from None
         except Exception as error:
+            if producer in self._retired and isinstance(error, kafka_errors.IllegalStateError):
+                raise KafkaRetryableError(
+                    "the Kafka client was replaced while this record was pending; it was not acknowledged",
+                    "Another call found the client broken and replaced it; a retry uses the new client.",
+                ) from None
             converted = classify_kafka_error(error)
-            if isinstance(converted, KafkaNonRetryableError):
-                self._discard(config)
+            if isinstance(error, KafkaTimeoutError):
+                if future is not None and not future.is_done:
+                    converted = KafkaRetryableError(
+                        f"no acknowledgement within delivery.timeout.ms ({delivery_ms} ms)"
+                        f" + {_ACK_MARGIN_SECONDS:g} s",
+                        "The broker did not answer in time; the record may or may not have been written.",
+                    )
+                if cannot_progress(producer):
+                    self._retire(config, producer, wedged=True)
+            elif _is_about_the_client(error, converted):
+                self._retire(config, producer, wedged=False)
             raise converted from None
         return Acknowledgement(
             topic=metadata.topic,
@@ -117,39 +262,111 @@ class Publisher:
             serialized_value_size=metadata.serialized_value_size,
         )
 
-    def _client(self, config: frozenset[tuple[str, str]], properties: Mapping[str, str]) -> KafkaProducer:
+    def _client(self, config: frozenset[tuple[str, str]], properties: Mapping[str, str]) -> Any:
+        """The warm client for ``config``, or a new one; a wedged client is replaced here.
+
+        The lock only guards the maps: the bootstrap runs outside it, published as a
+        future that concurrent callers for the same configuration wait on.
+        """
+        wedged = None
         with self._lock:
             producer = self._clients.get(config)
+            if producer is not None and cannot_progress(producer):
+                wedged, producer = producer, None
+                self._take_out(config, wedged, wedged=True)
             if producer is not None:
                 self._clients.move_to_end(config)
                 return producer
-            factory = ClientFactory()
-            try:
-                producer = KafkaProducer(**producer_kwargs(properties), kafka_client=factory)
-            except ConnectorError:
-                factory.close_all()
-                raise
-            except Exception as error:
-                factory.close_all()
-                raise connection_failure(error) from None
+            building = self._building.get(config)
+            owner = building is None
+            if building is None:
+                building = self._building[config] = Future()
+            else:
+                self.bootstraps_shared += 1
+        if wedged is not None:
+            _close_in_background(wedged, grace_seconds=0)
+        if not owner:
+            return _shared_result(building)
+        return self._build(config, properties, building)
+
+    def _build(
+        self, config: frozenset[tuple[str, str]], properties: Mapping[str, str], building: Future[Any]
+    ) -> Any:
+        try:
+            producer = _new_producer(properties)
+        except BaseException as error:
+            with self._lock:
+                del self._building[config]
+            building.set_exception(error)
+            raise
+        with self._lock:
+            del self._building[config]
             self.clients_created += 1
             self._clients[config] = producer
-            while len(self._clients) > self._max_clients:
-                _, evicted = self._clients.popitem(last=False)
-                evicted.close(timeout=1)
-            return producer
+            evicted = []
+            while len(self._clients) > self.max_clients:
+                evicted.append(self._clients.popitem(last=False)[1])
+        building.set_result(producer)
+        for oldest in evicted:
+            # Evicted, not broken: a call still waiting on it gets its real answer.
+            _close_in_background(oldest, grace_seconds=oldest.config["delivery_timeout_ms"] / 1000)
+        return producer
 
-    def _discard(self, config: frozenset[tuple[str, str]]) -> None:
+    def _retire(self, config: frozenset[tuple[str, str]], producer: Any, *, wedged: bool) -> None:
+        """Take ``producer`` out of service (if it still is) so the next call builds a fresh one.
+
+        A wedged client's records can never complete, so it is closed at once; a client
+        refused for good gives its pending records their delivery timeout first.
+        """
         with self._lock:
-            producer = self._clients.pop(config, None)
-        if producer is not None:
-            producer.close(timeout=1)
+            if config not in self._clients or self._clients[config] is not producer:
+                return  # another call already replaced it
+            self._take_out(config, producer, wedged=wedged)
+        grace = 0.0 if wedged else producer.config["delivery_timeout_ms"] / 1000
+        _close_in_background(producer, grace)
+
+    def _take_out(self, config: frozenset[tuple[str, str]], producer: Any, *, wedged: bool) -> None:
+        """Under the lock: forget the client, and remember that its errors now mean "retry"."""
+        del self._clients[config]
+        self._retired.add(producer)
+        if wedged:
+            self.clients_replaced += 1
+            log.warning("replacing a Kafka client that can make no progress (it lost its producer id)")
 
     def close(self) -> None:
+        """Close every client (Lambda's shutdown phase): a second's grace for pending records."""
         with self._lock:
             clients, self._clients = list(self._clients.values()), OrderedDict()
         for producer in clients:
-            producer.close(timeout=1)
+            _close(producer, grace_seconds=1)
+
+
+def _new_producer(properties: Mapping[str, str]) -> Any:
+    """A bootstrapped client, or the connector error saying why the cluster refused or was not there."""
+    factory = ClientFactory()
+    try:
+        return KafkaProducer(**producer_kwargs(properties), kafka_client=factory)
+    except ConnectorError:
+        factory.close_all()
+        raise
+    except Exception as error:
+        factory.close_all()
+        raise connection_failure(error) from None
+
+
+def _shared_result(building: Future[Any]) -> Any:
+    """The client another call is bootstrapping, or a copy of the error it got."""
+    try:
+        return building.result()
+    except ConnectorError as error:
+        raise type(error)(error.message, error.description) from None
+
+
+def _close_in_background(producer: Any, grace_seconds: float) -> None:
+    """Close off the request path: a call never waits for another client to wind down."""
+    threading.Thread(
+        target=_close, args=(producer, grace_seconds), name="kafka-producer-close", daemon=True
+    ).start()
 
 
 def connection_failure(error: BaseException) -> ConnectorError:
