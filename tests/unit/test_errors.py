@@ -1,5 +1,6 @@
 import json
 import pickle
+import uuid
 
 import pytest
 from kafka import errors as kafka_errors
@@ -11,6 +12,7 @@ from kafka_connector.errors import (
     KafkaRetryableError,
     classify_kafka_error,
 )
+from tests.support.leaks import leaks
 
 
 def test_message_is_the_documented_json():
@@ -55,3 +57,24 @@ def test_secrets_are_masked_in_error_messages():
     error = KafkaNonRetryableError("login as bob with hunter2-secret failed", "hunter2-secret")
     assert "hunter2-secret" not in str(error)
     assert redaction.MASK in error.message
+
+
+def test_a_secret_quoted_escaped_in_an_error_is_masked_in_every_field():
+    value = f"gen'\\\"{uuid.uuid4().hex}"
+    redaction.register([value])
+    error = KafkaRetryableError(f"unexpected KeyError: {value!r}", f"config { ({'password': value})!r}")
+    body = str(error)
+    assert json.loads(body)["message"] == "unexpected KeyError: '******'"
+    assert json.loads(body)["description"] == "config {'password': '******'}"
+    assert not leaks(
+        {"secret": value},
+        {"str": body, "repr": repr(error), "pickled": str(pickle.loads(pickle.dumps(error)))},
+    )
+
+
+def test_a_secret_registered_after_the_error_was_made_is_masked_when_it_is_written():
+    late = f"late-{uuid.uuid4().hex}"
+    error = ConnectorInputError(f"bad value {late}")
+    redaction.register([late])  # e.g. another request resolved it meanwhile
+    assert late not in str(error)
+    assert json.loads(str(error))["message"] == "bad value ******"

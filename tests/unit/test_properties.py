@@ -29,6 +29,7 @@ from kafka_connector.kafka import table, tls
 from kafka_connector.kafka.resolve import resolve_client_properties
 from kafka_connector.kafka.table import ignored_properties, to_kafka_python
 from local.secure.pki import CLIENT_AUTH, SERVER_AUTH, CertificateAuthority, cert_pem, tls_server_context
+from tests.support.leaks import leaks
 
 STRING_SERIALIZER = "org.apache.kafka.common.serialization.StringSerializer"
 STRING_DESERIALIZER = "org.apache.kafka.common.serialization.StringDeserializer"
@@ -1007,3 +1008,75 @@ def test_wrong_type_errors_never_show_a_registered_secret() -> None:
         to_kafka_python(props, role="producer")
     assert "linger.ms" in excinfo.value.message
     assert password not in str(excinfo.value)
+
+
+def test_a_long_secret_in_a_bad_value_leaks_no_prefix() -> None:
+    # The error quotes at most 60 characters of a bad value; an 86-character secret used to
+    # leak its first 60, because the quote was cut before the mask could match.
+    password = (secret() * 3)[:86]
+    for prop, value, got in (
+        ("linger.ms", password, "(got '******')"),
+        ("enable.idempotence", f"{password}-and-more", "(got '******-and-more')"),
+        ("batch.size", f"{'9' * 50}{password}", f"(got '{'9' * 50}******')"),
+    ):
+        props = resolve_client_properties(
+            request(
+                authentication={"username": "alice", "password": password},
+                additionalProperties={prop: value},
+            ),
+            role="producer",
+        )
+        with pytest.raises(ConnectorInputError) as excinfo:
+            to_kafka_python(props, role="producer")
+        assert f"additional property '{prop}'" in excinfo.value.message
+        assert got in excinfo.value.message
+        assert password[:8] not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("awkward", ["it's\\a 'quoted' \\ pass", 'say "hi"\\ \' %2F+/=', "tab\there\\n"])
+def test_an_escaped_secret_in_a_bad_value_is_masked_in_every_form(awkward: str) -> None:
+    # Generated passwords contain quotes and backslashes; repr-escaping them for the message
+    # used to make the mask miss them entirely.
+    password = f"{awkward}-{uuid.uuid4().hex}"
+    props = resolve_client_properties(
+        request(
+            authentication={"username": "alice", "password": password},
+            additionalProperties={"max.block.ms": password},
+        ),
+        role="producer",
+    )
+    with pytest.raises(ConnectorInputError) as excinfo:
+        to_kafka_python(props, role="producer")
+    assert "additional property 'max.block.ms' must be an integer (got '******')" in excinfo.value.message
+    body = str(excinfo.value)
+    assert not leaks({"password": password}, {"error": body, "repr": repr(excinfo.value)})
+
+
+def test_usernames_and_registry_credentials_are_registered() -> None:
+    user, jaas_user, info_user, info_password = (f"{n}-{uuid.uuid4().hex}" for n in "abcd")
+    resolve_client_properties(
+        request(
+            authentication={"username": user, "password": secret()},
+            additionalProperties={"basic.auth.user.info": f"{info_user}:{info_password}"},
+        ),
+        role="producer",
+    )
+    to_kafka_python(
+        {"sasl.jaas.config": f"{PLAIN} required username='{jaas_user}' password='{secret()}';"},
+        role="consumer",
+    )
+    for value in (user, jaas_user, info_user, info_password):
+        assert redaction.redact(f"x {value} y") == f"x {redaction.MASK} y"
+
+
+def test_an_unparsable_jaas_config_is_refused_without_any_of_it() -> None:
+    password = f"it's-{uuid.uuid4().hex}"
+    escaped = password.replace("'", "\\'")
+    jaas = f"{PLAIN} required username='u' password='{escaped}"  # unterminated
+    props = resolve_client_properties(
+        request(additionalProperties={"sasl.jaas.config": jaas}), role="producer"
+    )
+    with pytest.raises(ConnectorInputError) as excinfo:
+        to_kafka_python(props, role="producer")
+    assert "could not be parsed" in excinfo.value.message
+    assert not leaks({"password": password, "jaas": jaas}, {"error": str(excinfo.value)})

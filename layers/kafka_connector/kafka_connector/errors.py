@@ -22,7 +22,13 @@ class ErrorBody(TypedDict):
 
 
 class ConnectorError(Exception):
-    """Base of the connector's errors; ``str(error)`` is the JSON body, secrets masked."""
+    """Base of the connector's errors; ``str(error)`` is the JSON body, secrets masked.
+
+    The message and description are redacted as they are made, before anything (JSON, a
+    ``repr``, Lambda's error report) escapes them, and again each time the body is written,
+    so a secret registered after the error was raised (another thread's request, a
+    placeholder resolved later) is masked too.
+    """
 
     status: ClassVar[int] = 500
 
@@ -39,12 +45,15 @@ class ConnectorError(Exception):
         return {
             "status": self.status,
             "error": self.error,
-            "message": self.message,
-            "description": self.description,
+            "message": redaction.redact(self.message),
+            "description": redaction.redact(self.description),
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    def __str__(self) -> str:
+        return self.to_json()
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.description))

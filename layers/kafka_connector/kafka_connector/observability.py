@@ -1,9 +1,12 @@
 """Powertools Logger, Metrics and Tracer, configured once, with secrets masked at the exit.
 
 Two paths carry log text out of the function: Powertools' JSON formatter (our own
-records) and the runtime's root handler (kafka-python's and botocore's records). The
-formatter subclass below redacts the first; a log-record factory redacts the second
-when a record is made, which happens only for records that will be emitted.
+records, with their ``extra`` fields and exceptions) and the runtime's root handler
+(kafka-python's and botocore's records). The formatter subclass below redacts the first
+field by field, before serialising; a log-record factory redacts the second when a record
+is made, which happens only for records that will be emitted. Both first register the
+credentials a logged structure carries under a credential key (an event logged whole, a
+Secrets Manager response body that botocore logs at DEBUG before we have seen the secret).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import functools
 import logging
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
@@ -26,11 +29,44 @@ from kafka_connector.inbound.exceptions import TransientAwsError
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KafkaConnector")
 
 
-class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' structured JSON, with every registered secret replaced by ``******``."""
+def _redacted_text(value: object) -> str:
+    """What Powertools writes for a value JSON cannot hold (its default is ``str``), redacted."""
+    return redaction.redact(str(value))
 
-    def format(self, record: logging.LogRecord) -> str:
-        return redaction.redact(super().format(record))
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' structured JSON, with every registered secret replaced by ``******``.
+
+    The log entry (message, ``extra`` fields, exception text, stack trace) is redacted
+    string by string before it is serialised, so each string is seen before JSON escapes
+    it and the line stays valid JSON whatever the secret is.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("json_default", _redacted_text)
+        super().__init__(**kwargs)
+
+    def serialize(self, log: Any) -> str:
+        redaction.register_credentials(log)
+        return super().serialize(redaction.redact_data(log))
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    args = record.args
+    logged = (record.msg, *(args.values() if isinstance(args, Mapping) else args or ()))
+    redaction.register_credentials(logged)
+    if isinstance(record.msg, Mapping | list) and not args:
+        record.msg = redaction.redact_data(record.msg)  # a structured message stays structured
+    else:
+        try:
+            message = record.getMessage()
+        except Exception:  # logging reports a bad format at emit time, quoting the raw arguments
+            message = f"{record.msg} {args!r}"
+        record.msg, record.args = redaction.redact(message), None
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redaction.redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+    if record.stack_info:
+        record.stack_info = redaction.redact(record.stack_info)
 
 
 @functools.cache
@@ -39,9 +75,7 @@ def _install_record_redaction() -> None:
 
     def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
-        record.msg, record.args = redaction.redact(record.getMessage()), None
-        if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redaction.redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+        _redact_record(record)
         return record
 
     logging.setLogRecordFactory(redacting_record)

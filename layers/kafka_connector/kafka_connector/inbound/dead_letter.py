@@ -12,13 +12,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from kafka_connector import redaction
 from kafka_connector.aws.clients import AwsClient
 from kafka_connector.inbound.exceptions import TransientAwsError
 from kafka_connector.limits import MAX_SQS_MESSAGE_BYTES
 
 
 def dead_letter_body(record: Mapping[str, Any], reason: str, error: str) -> str:
-    body = {
+    """The queue message: where the record was, why it failed, and the record itself.
+
+    Redacted like every text that leaves the function, field by field before it is
+    serialised (and so before its size is measured): a reason may quote the record, and
+    in a process that has resolved secrets the record may hold one, base64 included.
+    """
+    body: dict[str, Any] = {
         "topic": record.get("topic"),
         "partition": record.get("partition"),
         "offset": record.get("offset"),
@@ -27,11 +34,11 @@ def dead_letter_body(record: Mapping[str, Any], reason: str, error: str) -> str:
         "reason": reason,
         "record": dict(record),
     }
-    text = json.dumps(body, separators=(",", ":"))
+    text = json.dumps(redaction.redact_data(body), separators=(",", ":"))
     if len(text.encode()) > MAX_SQS_MESSAGE_BYTES:  # sent without its value, saying so
         body["record"] = {k: v for k, v in record.items() if k != "value"}
         body["valueOmitted"] = "the value exceeds what SQS can carry; read it from the topic at this offset"
-        text = json.dumps(body, separators=(",", ":"))
+        text = json.dumps(redaction.redact_data(body), separators=(",", ":"))
     return text
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from kafka_connector import redaction
 from kafka_connector.kafka.jaas import JaasSyntaxError, parse_jaas
@@ -31,20 +31,21 @@ class BadValue(Exception):
         self.reason = reason
 
 
-_SECRET_OPTION = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+_SECRET_OPTION = re.compile(r"pass|secret|token|key|user", re.IGNORECASE)
 
 
 def register_secrets(props: Mapping[str, str]) -> None:
-    """Register every credential in ``props`` with redaction before anything can quote it."""
+    """Register every credential in ``props`` with redaction before anything can quote it.
+
+    The credential properties whole, the username and password inside ``sasl.jaas.config``
+    (as written, and as Kafka's JAAS parser reads them), both halves of
+    ``basic.auth.user.info``, and each base64 line of a PEM key, so that even a fragment of
+    it is masked.
+    """
+    redaction.register_credentials(props)
     values: list[str] = []
-    for key in redaction.SENSITIVE_PROPERTIES & props.keys():
-        value = props[key]
-        values.append(value)
-        if key == "ssl.keystore.key":
-            values.extend(_pem_body_lines(value))
     jaas = props.get("sasl.jaas.config")
     if jaas:
-        redaction.register_jaas(jaas)
         try:
             login = parse_jaas(jaas)
         except JaasSyntaxError:
@@ -52,8 +53,3 @@ def register_secrets(props: Mapping[str, str]) -> None:
         else:
             values.extend(v for k, v in login.options.items() if _SECRET_OPTION.search(k))
     redaction.register(values)
-
-
-def _pem_body_lines(pem: str) -> Iterable[str]:
-    """The base64 lines of a PEM key, so that even a fragment of it is masked."""
-    return (line.strip() for line in pem.splitlines() if line.strip() and not line.startswith("-----"))

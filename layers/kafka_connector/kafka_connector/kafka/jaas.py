@@ -135,7 +135,7 @@ def sasl_kwargs(props: Mapping[str, str], kwargs: Mapping[str, Any]) -> dict[str
             username, password = login.options.get("username"), login.options.get("password")
             if not username or password is None:
                 raise _jaas_error(f"needs both username and password options for {login.simple_name}")
-            redaction.register([password])
+            redaction.register([username, password])
             if mechanism is None:
                 if login.simple_name == "ScramLoginModule":
                     raise ConnectorInputError(

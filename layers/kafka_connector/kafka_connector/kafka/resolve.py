@@ -110,12 +110,13 @@ def _authentication_properties(authentication: object) -> dict[str, str]:
         }
     if kind not in {"", "credentials"}:
         raise ConnectorInputError(
-            f"'authentication.type' must be 'credentials' or 'iam', not {kind[:50]!r}",
+            f"'authentication.type' must be 'credentials' or 'iam', not {redaction.shown(kind, 50)}",
         )
 
     username = _optional_string(authentication, "username")
     password = _optional_string(authentication, "password")
-    redaction.register([password])
+    # Both halves of the credential are masked (the debug output masks the JAAS text holding them).
+    redaction.register([username, password])
     if not username and not password:
         return {}
     if not username:

@@ -209,10 +209,9 @@ def to_kafka_python(props: Mapping[str, str], *, role: Role) -> dict[str, Any]:
         try:
             kwargs[rule.kwarg] = rule.convert(str(value))
         except BadValue as bad:
-            shown = str(value)
-            got = f" (got {shown[:60]!r}{'…' if len(shown) > 60 else ''})"
             raise ConnectorInputError(
-                f"additional property '{key}' {bad.reason}{got}", DOCS.format(role=role)
+                f"additional property '{key}' {bad.reason} (got {redaction.shown(value, 60)})",
+                DOCS.format(role=role),
             ) from None
     if role == "producer":
         _check_idempotence(kwargs)
@@ -312,8 +311,8 @@ def _warn_about_unusable(props: Mapping[str, str]) -> None:
         if not _is_known(key):
             warn_once(
                 f"unknown:{key}",
-                "Kafka client property %r is not known to the connector and is ignored",
-                redaction.redact(key),
+                "Kafka client property %s is not known to the connector and is ignored",
+                redaction.shown(key, 100),
             )
     for store in ("ssl.truststore", "ssl.keystore"):
         kind = store_type(props, f"{store}.type")
@@ -322,6 +321,6 @@ def _warn_about_unusable(props: Mapping[str, str]) -> None:
                 f"store:{store}:{kind}",
                 "%s.location of type %s cannot be read by kafka-python and is ignored; use %s.type=PEM",
                 store,
-                kind[:20],
+                redaction.shown(kind, 20, quoted=False),
                 store,
             )

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from kafka_connector.errors import ConnectorInputError
+from kafka_connector.redaction import shown
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _SEPARATOR = re.compile(r"[/#]")
@@ -29,7 +30,7 @@ def validate_topic_name(name: object, field: str) -> str:
         raise ConnectorInputError(f"'{field}' is required: the topic name")
     if not _TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
         raise ConnectorInputError(
-            f"'{field}' is not a valid topic name: {name[:300]!r}",
+            f"'{field}' is not a valid topic name: {shown(name, 300)}",
             "Topic names are 1-249 characters of letters, digits, '.', '_' and '-', and not '.' or '..'.",
         )
     return name
@@ -48,10 +49,10 @@ def parse_address(address: object, field: str = "address") -> TargetAddress:
     rest = address[match.end() :]
     if match.group() == "/":
         if not rest:
-            raise ConnectorInputError(f"'{field}' has an empty key after '/': {address!r}")
+            raise ConnectorInputError(f"'{field}' has an empty key after '/': {shown(address, 300)}")
         return TargetAddress(topic, key=rest)
     if not rest.isascii() or not rest.isdigit():
         raise ConnectorInputError(
-            f"'{field}' needs a non-negative integer partition after '#': {address!r}",
+            f"'{field}' needs a non-negative integer partition after '#': {shown(address, 300)}",
         )
     return TargetAddress(topic, partition=int(rest))

@@ -46,7 +46,7 @@ from kafka_connector.kafka.connection import AUTHENTICATION_ERRORS, ClientFactor
 from kafka_connector.kafka.table import TABLE, ignored_properties, to_kafka_python
 from kafka_connector.kafka.vocabulary import PRODUCER
 from kafka_connector.outbound.request import ProducerRequest
-from kafka_connector.redaction import mask_properties
+from kafka_connector.redaction import mask_properties, redact_data, shown
 
 #: kafka-python's own defaults differ from the Java client's in ways a Lambda notices: it
 #: backs off reconnects for up to 30 s, and it bootstraps in the constructor for 30 s
@@ -111,7 +111,8 @@ class Acknowledgement:
                 "properties": mask_properties(request.properties),
                 "ignoredProperties": ignored_properties(request.properties, role="producer"),
             }
-        return response
+        redacted: dict[str, Any] = redact_data(response)  # topic names and property names too
+        return redacted
 
 
 def producer_kwargs(properties: Mapping[str, str]) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def client_cache_size(env: Mapping[str, str] | None = None) -> int:
         return DEFAULT_CLIENT_CACHE_SIZE
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ConnectorInputError(
-            f"{names.PRODUCER_CLIENT_CACHE_SIZE} must be a positive integer (got {text[:20]!r})"
+            f"{names.PRODUCER_CLIENT_CACHE_SIZE} must be a positive integer (got {shown(text, 20)})"
         )
     return int(text)
 

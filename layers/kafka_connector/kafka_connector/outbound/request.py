@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kafka_connector import redaction
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.input_checks import check_input
 from kafka_connector.kafka.resolve import resolve_client_properties
 from kafka_connector.outbound.address import TargetAddress, parse_address
-from kafka_connector.secrets import resolve_secrets
+from kafka_connector.secrets import CONFIGURATION_FIELDS, resolve_configuration
 from kafka_connector.serialization.avro_codec import AvroWriter
 from kafka_connector.serialization.formats import SerializationType
 from kafka_connector.serialization.json_codec import encode_headers, encode_json_value, encode_key
@@ -44,10 +45,12 @@ class ProducerRequest:
         """
         if not isinstance(event, Mapping):
             raise ConnectorInputError("the producer input must be a JSON object")
+        # Credentials typed into the payload are registered before anything can quote them.
+        redaction.register_credentials({section: event.get(section) for section, _ in CONFIGURATION_FIELDS})
         check_input(event)
-        payload: Mapping[str, Any] = resolve_secrets(
-            _with_default_bootstrap(event, default_bootstrap_servers)
-        )
+        # {{secrets.…}} is expanded in the configuration only; message, headers and the
+        # address are the workflow's data and are sent as written (docs/payloads.md#secret-placeholders).
+        payload = resolve_configuration(_with_default_bootstrap(event, default_bootstrap_servers))
         address = _target_address(payload)
         message = _section(payload, "message", required=True)
         if message.get("value") is None:

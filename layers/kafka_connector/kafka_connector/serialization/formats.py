@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Self
 
 from kafka_connector.errors import ConnectorInputError
+from kafka_connector.redaction import shown
 
 
 class _Choice(StrEnum):
@@ -20,7 +21,7 @@ class _Choice(StrEnum):
             return cls(raw.strip().lower() if isinstance(raw, str) else str(raw))
         except ValueError:
             raise ConnectorInputError(
-                f"'{field}' must be one of {', '.join(m.value for m in cls)}, not {str(raw)[:50]!r}"
+                f"'{field}' must be one of {', '.join(m.value for m in cls)}, not {shown(str(raw), 50)}"
             ) from None
 
 
