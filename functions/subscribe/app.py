@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from kafka_connector import environment as names
 from kafka_connector.errors import ConnectorInputError
-from kafka_connector.inbound.correlation import subscribe
 from kafka_connector.inbound.step_functions import TaskCallbacks
+from kafka_connector.inbound.subscriber import subscribe
 from kafka_connector.inbound.subscription import SubscriptionRequest
 from kafka_connector.inbound.table import CorrelationTable
 from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary

@@ -4,15 +4,22 @@ Hypothesis feeds random payloads to the producer function and random events to t
 consumer and subscribe functions. A response is fine; an error must be one of
 ``ConnectorInputError``, ``KafkaNonRetryableError``, ``KafkaRetryableError`` — and bad
 input must never be mistaken for a defect (a ``KafkaRetryableError("unexpected …")``).
+For the consumer, each record of a random event must end in exactly one outcome, in both
+modes and in every phase (tests/fault/test_record_outcomes.py checks each outcome exactly).
 """
 
+import base64
+import itertools
 import json
+import zlib
+from collections import Counter
 
 import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities import parameters
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as event_note
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -21,6 +28,7 @@ from kafka_connector.aws import clients as aws_clients
 from kafka_connector.errors import ConnectorError, ConnectorInputError
 from kafka_connector.inbound.batch import BatchConsumer
 from kafka_connector.inbound.config import ConsumerConfig
+from kafka_connector.inbound.step_functions import execution_name
 from local.context import LocalLambdaContext
 from tests.support.aws import Aws
 
@@ -196,21 +204,107 @@ def test_producer_random_payloads(bootstrap, secrets_in_moto, capsys):
     run()
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def json_text_value(text: str) -> str:
+    return b64(text.encode())
+
+
+# Values that get past decoding and fail, or must not fail, later: in the delivery phase
+# (encoding the result, decoding the headers at delivery) — and every framing byte.
+delivery_phase_values = st.one_of(
+    # A lone surrogate: what JSON.stringify writes for a string cut inside an emoji.
+    st.builds(
+        lambda t: json_text_value(f'{{"orderId": "o-1", "note": "{t}\\ud83d"}}'), st.text("ab", max_size=3)
+    ),
+    st.just(json_text_value('{"orderId": "\\ud83d"}')),
+    # What Python's json.dumps writes by default: not JSON anywhere else.
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400"]).map(
+        lambda c: json_text_value(f'{{"orderId": "o-1", "amount": {c}}}')
+    ),
+    # Nested beyond any decoder's recursion, and merely deep.
+    st.sampled_from([100_000, 2_000, 40]).map(
+        lambda depth: json_text_value('{"orderId": "o-1", "d": ' + "[" * depth + "]" * depth + "}")
+    ),
+    # Every framing byte: Glue (3) with compression 0, 5 or another byte, over garbage or zlib
+    # garbage; Confluent (0); and short values that only start like a frame.
+    st.builds(
+        lambda first, second, version, body: b64(bytes((first, second)) + version + body),
+        st.sampled_from([0, 3]),
+        st.sampled_from([0, 5, 1, 255]),
+        st.binary(min_size=16, max_size=16),
+        st.one_of(
+            st.binary(max_size=12), st.just(zlib.compress(b"\x02\x04ab")), st.just(zlib.compress(b"")[:-2])
+        ),
+    ),
+    st.binary(max_size=4).map(lambda body: b64(bytes((3, 5)) + body)),
+    st.just(b64(b"")),  # an empty value: the empty text, not a tombstone
+)
+
+odd_headers = st.one_of(
+    st.lists(
+        st.dictionaries(
+            st.one_of(st.text(max_size=4), broken_text),
+            st.one_of(
+                st.lists(st.integers(-200, 300), max_size=4),
+                st.lists(
+                    st.one_of(st.floats(), st.text(max_size=2), st.none(), st.lists(st.integers())),
+                    max_size=3,
+                ),
+                scalars,
+            ),
+            max_size=2,
+        ),
+        max_size=2,
+    ),
+    json_values,
+)
+
 record_content = st.fixed_dictionaries(
     {},
     optional={
         "timestamp": scalars,
         "key": st.one_of(st.sampled_from(["b3JkZXItMQ==", "e30=", "***", ""]), scalars),
         "value": st.one_of(
-            st.sampled_from(["eyJvcmRlcklkIjogIm8tMSJ9", "bm90IGpzb24=", "AAAAAAE=", "AwA=", "==="]), scalars
+            st.sampled_from(["eyJvcmRlcklkIjogIm8tMSJ9", "bm90IGpzb24=", "AAAAAAE=", "AwA=", "==="]),
+            scalars,
+            delivery_phase_values,
         ),
         "headers": st.one_of(
             st.lists(
-                st.dictionaries(st.text(max_size=4), st.lists(st.integers(-200, 300), max_size=4)), max_size=2
+                st.dictionaries(st.text(max_size=4), st.lists(st.integers(-128, 127), max_size=4)), max_size=2
             ),
-            json_values,
+            odd_headers,
         ),
-        "valueSchemaMetadata": json_values,
+        "valueSchemaMetadata": st.one_of(
+            json_values,
+            st.builds(lambda v: {"dataFormat": "AVRO", "schemaId": str(v)}, st.uuids()),
+        ),
+    },
+)
+
+
+good_values = st.builds(
+    lambda key, content: json_text_value(json.dumps({"orderId": key, "content": content})),
+    st.one_of(st.text(min_size=1, max_size=4), st.integers(), st.floats(allow_nan=False)),
+    json_values,
+)
+
+# A record that gets past decoding and the key more often than not: the delivery phase is
+# reached, where half of these values and headers then fail.
+deliverable_content = st.fixed_dictionaries(
+    {"value": st.one_of(good_values, delivery_phase_values)},
+    optional={
+        "key": st.sampled_from(["b3JkZXItMQ==", "e30=", ""]),
+        "headers": st.one_of(
+            st.lists(
+                st.dictionaries(st.text(max_size=4), st.lists(st.integers(-128, 127), max_size=4)), max_size=2
+            ),
+            odd_headers,
+        ),
+        "timestamp": st.integers(0, 2**41),
     },
 )
 
@@ -223,11 +317,26 @@ def records(draw):
         "topic": "payments",
         "partition": draw(st.integers(0, 3)),
         "offset": offset,
-        **draw(record_content),
+        **draw(st.one_of(record_content, deliverable_content)),
     }
     if draw(st.integers(0, 9)) == 0:
         record[draw(st.sampled_from(["topic", "partition", "offset"]))] = draw(scalars)
     return record
+
+
+@st.composite
+def delivery_events(draw):
+    """Events of 1–6 records with their identity, most of which get as far as the delivery phase."""
+    records_by_partition: dict[str, list[dict]] = {}
+    offsets = [draw(st.integers(0, 1000)), draw(st.integers(0, 1000))]
+    for _ in range(draw(st.integers(1, 6))):
+        partition = draw(st.integers(0, 1))
+        offsets[partition] += 1
+        content = draw(st.one_of(deliverable_content, deliverable_content, record_content))
+        records_by_partition.setdefault(f"payments-{partition}", []).append(
+            {"topic": "payments", "partition": partition, "offset": offsets[partition], **content}
+        )
+    return {"eventSource": "aws:kafka", "records": records_by_partition}
 
 
 kafka_events = st.one_of(
@@ -239,37 +348,95 @@ kafka_events = st.one_of(
         },
         optional={"eventSource": st.sampled_from(["aws:kafka", "SelfManagedKafka"])},
     ),
+    delivery_events(),
+    delivery_events(),
     json_values,
 )
 
 
-def test_consumer_random_events():
+def strictly_json(text):
+    def refuse(constant):
+        raise AssertionError(f"{constant} left the connector: {text[:200]}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def clear_table(aws):
+    for item in aws.items():
+        aws.dynamodb.delete_item(TableName=aws.table, Key={"pk": item["pk"]})
+
+
+@pytest.mark.parametrize("mode", ["correlate", "start"])
+def test_consumer_random_events(mode, caplog):
+    """Random events, every phase: each record ends in one outcome, and only a non-event is refused whole.
+
+    No cause here is transient, so nothing is held back: each record is either dead-lettered
+    (its message read back from the queue) or went where its mode sends it — a buffered body
+    (correlate, ``MESSAGE_TTL_SECONDS`` > 0) or a started execution (start) — never both,
+    never neither, and what reached Step Functions or the table is strict JSON.
+    """
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         aws_clients.client.cache_clear()
         aws = Aws().setup()
-        consumer = BatchConsumer(
-            ConsumerConfig.from_environment(
-                {
-                    "CORRELATION_KEY_EXPRESSION": "=value.orderId",
-                    "MESSAGE_NAME": "payment",
-                    "MESSAGE_TTL_SECONDS": "60",
-                    "CORRELATION_TABLE": aws.table,
-                    "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
-                }
-            ),
-            metrics=Metrics(namespace="KafkaConnectorTests"),
-        )
+        examples = itertools.count()
 
         @SETTINGS
         @given(event=kafka_events)
         def run(event):
+            caplog.clear()
+            env = {
+                "CORRELATION_KEY_EXPRESSION": "=value.orderId",
+                "MESSAGE_NAME": "payment",
+                "MESSAGE_TTL_SECONDS": "60",
+                "CORRELATION_TABLE": aws.table,
+                "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
+            }
+            machine = None
+            if mode == "start":
+                machine = aws.pass_machine(f"random-{next(examples)}")
+                env.update(CONNECTOR_MODE="start", STATE_MACHINE_ARN=machine)
+            consumer = BatchConsumer(
+                ConsumerConfig.from_environment(env), metrics=Metrics(namespace="KafkaConnectorTests")
+            )
             try:
                 response = consumer.handle(event)
             except ConnectorInputError:
-                return  # not a Kafka event: refused whole
+                assert aws.dead_letters() == []  # not a Kafka event: refused whole, nothing done
+                return
             # Every record is accounted for: handled, dead-lettered, or reported for a retry.
             assert set(response) == {"batchItemFailures"}
             assert response["batchItemFailures"] == []
+
+            identities = Counter(
+                (r["topic"], r["partition"], r["offset"]) for rs in event["records"].values() for r in rs
+            )
+            dead = [(d["topic"], d["partition"], d["offset"]) for d in aws.dead_letters()]
+            assert set(dead) <= set(identities)
+            if mode == "correlate":
+                bodies = [i for i in aws.items() if i["pk"]["S"].startswith("msg#")]
+                arrived = {i["messageId"]["S"] for i in bodies}
+                for body in bodies:
+                    strictly_json(body["result"]["S"])
+                clear_table(aws)
+            else:
+                executions = aws.sfn.list_executions(stateMachineArn=machine)["executions"]
+                arrived = {e["name"] for e in executions}
+                for execution in executions:
+                    strictly_json(aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+            for identity, times in identities.items():
+                if times > 1:
+                    continue  # two records with one identity: each may end differently
+                assert dead.count(identity) <= 1
+                message_id = "-".join(map(str, identity))
+                went = (message_id if mode == "correlate" else execution_name(message_id)) in arrived
+                assert went != (identity in dead), (identity, went)
+                event_note("record arrived" if went else "record dead-lettered")
+            logged = {
+                (r.topic, r.partition, r.offset)
+                for r in caplog.records
+                if r.levelname == "WARNING" and getattr(r, "outcome", None) == "dead-lettered"
+            }
+            assert logged == set(dead)
 
         run()
     aws_clients.client.cache_clear()

@@ -5,19 +5,17 @@ Real broker and moto throughout; each test is bounded in count and time.
 
 import json
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from functions.producer import app as producer_app
 from kafka_connector.aws import clients as aws_clients
 from kafka_connector.errors import KafkaRetryableError
-from local.broker import EmbeddedBroker
 from local.context import LocalLambdaContext
 from local.kafka_event import KafkaRecord, lambda_kafka_event
-from local.net import free_port
 from tests.support.concurrency import race
 from tests.support.kafka import read_one
+from tests.support.producer import durable_broker_starter
 
 TOPIC = "payments"
 
@@ -28,20 +26,7 @@ TOPIC = "payments"
 @pytest.fixture
 def durable_broker(emulator):
     """Tansu on s3:// storage in the emulator's S3, so a restart keeps what was acknowledged."""
-    boto3.client("s3").create_bucket(Bucket="tansu-fault")
-    storage_env = {
-        "AWS_ENDPOINT": emulator.endpoint_url,
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }
-    port = free_port()
-
-    def start():
-        return EmbeddedBroker(port=port, storage="s3://tansu-fault/", env=storage_env).start()
-
+    start = durable_broker_starter(emulator, "tansu-fault")
     brokers = [start()]
     yield brokers, start
     brokers[-1].stop()

@@ -6,6 +6,8 @@ conditional write atomically (in-process moto does not under threads).
 
 import json
 import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Metrics
@@ -13,6 +15,7 @@ from aws_lambda_powertools import Metrics
 from kafka_connector.inbound.batch import BatchConsumer
 from kafka_connector.inbound.config import ConsumerConfig
 from kafka_connector.inbound.correlation import subscribe
+from kafka_connector.inbound.exceptions import TransientRecordError
 from kafka_connector.inbound.step_functions import TaskCallbacks
 from kafka_connector.inbound.table import CorrelationTable
 from local.kafka_event import KafkaRecord, lambda_kafka_event
@@ -67,3 +70,111 @@ def race(emulator, races: int, workers: int = 16, seed: int = 7):
         assert aws.resumptions(arn) == 1
     leftovers = [item for item in aws.items() if any(k.startswith(("sub_", "msg_")) for k in item)]
     assert leftovers == []  # nothing stored and unmatched
+
+
+# -- interleavings at chosen points ---------------------------------------------------------------------
+
+
+class Pause:
+    """Stops the thread named ``thread`` at the first ``event`` of ``client`` until :meth:`go`.
+
+    ``event`` is a botocore event of the layer's own client (``after-call.sfn.SendTaskSuccess``:
+    the callback took effect; ``provide-client-params.dynamodb.UpdateItem``: about to claim), so
+    another party can run exactly there. Synchronisation only: nothing here measures time.
+    """
+
+    def __init__(self, client, event, thread):
+        self.event, self.thread = event, thread
+        self.reached, self._go = threading.Event(), threading.Event()
+        self._used = False
+        client.meta.events.register(event, self._hook)
+
+    def _hook(self, **_):
+        if threading.current_thread().name != self.thread or self._used:
+            return
+        self._used = True
+        self.reached.set()
+        assert self._go.wait(60), f"{self.thread} was never released at {self.event}"
+
+    def go(self):
+        self._go.set()
+
+
+def _until(condition, limit=60.0):
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "the interleaving did not come about"
+        time.sleep(0.005)
+
+
+def interleave(first, second, first_pause, second_pause=None, *, settle=lambda: None):
+    """Run ``first`` (thread A) to its pause, then ``second`` (thread B) to its pause or its end,
+    then A to its end, then B to its end; returns (A's result, B's result).
+
+    ``settle`` runs before A goes on (e.g. wait until the task B resumed has finished, so that
+    Step Functions refuses A's callback as the real service would). A pause a thread never
+    reaches is simply not taken: that thread then runs to its end.
+    """
+    results, errors = {}, {}
+
+    def run(name, job):
+        try:
+            results[name] = job()
+        except BaseException as error:  # surfaced below, in the test's thread
+            errors[name] = error
+
+    a = threading.Thread(name="A", target=run, args=("A", first))
+    b = threading.Thread(name="B", target=run, args=("B", second))
+    a.start()
+    _until(lambda: first_pause.reached.is_set() or not a.is_alive())
+    b.start()
+    _until(lambda: (second_pause is not None and second_pause.reached.is_set()) or not b.is_alive())
+    settle()
+    first_pause.go()
+    a.join(60)
+    if second_pause is not None:
+        second_pause.go()
+    b.join(60)
+    assert not a.is_alive()
+    assert not b.is_alive()
+    if errors:
+        raise next(iter(errors.values()))
+    return results.get("A"), results.get("B")
+
+
+def consumer(aws, ttl=0):
+    """A consumer as a fresh invocation builds it: correlating ``payment`` records on their key."""
+    config = ConsumerConfig.from_environment(
+        {
+            "CONNECTOR_MODE": "correlate",
+            "MESSAGE_NAME": "payment",
+            "CORRELATION_KEY_EXPRESSION": "=key",
+            "MESSAGE_TTL_SECONDS": str(ttl),
+            "CORRELATION_TABLE": aws.table,
+            "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
+        }
+    )
+    return BatchConsumer(config, metrics=Metrics(namespace="KafkaConnectorTests"))
+
+
+def subscriber(aws, attempts=5):
+    """``subscribe(token, key)`` as Step Functions runs the subscribe task: retried when transient."""
+    table, callbacks = CorrelationTable(aws.table), TaskCallbacks()
+
+    def call(token, key):
+        for _ in range(attempts):
+            try:
+                return subscribe(
+                    table,
+                    callbacks,
+                    message_name="payment",
+                    correlation_key=key,
+                    task_token=token,
+                    condition=None,
+                    ttl_seconds=None,
+                ).value
+            except TransientRecordError:
+                continue
+        raise AssertionError("subscribe kept failing")
+
+    return call

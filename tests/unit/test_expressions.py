@@ -440,3 +440,32 @@ def test_the_connectors_usual_expressions_have_a_fast_path(text):
 )
 def test_other_expressions_have_no_fast_path(text):
     assert fast_path(text) is None
+
+
+# -- what a record can throw at an expression ------------------------------------------------------
+
+
+def test_a_condition_on_an_array_nested_thousands_deep_is_answered():
+    deep = "x"
+    for _ in range(50_000):
+        deep = [deep]
+    assert truthy(deep) is True
+    assert truthy([[[[]]], [[0, ""]]]) is False
+    assert compiled("=value.d").is_true({"value": {"d": deep}}) is True
+
+
+def test_evaluate_key_gives_a_plain_paths_value_exactly():
+    data = {"value": {"id": 1234567890123456789, "f": 1.0, "o": {"b": 1, "a": [2**70]}}, "key": 2**64}
+    assert compiled("=value.id").evaluate_key(data) == 1234567890123456789
+    assert compiled("=value.f").evaluate_key(data) == 1.0
+    assert compiled("=value.o").evaluate_key(data) == {"b": 1, "a": [2**70]}
+    assert compiled("=key").evaluate_key(data) == 2**64
+    assert compiled("=value.missing").evaluate_key(data) is None
+    # Arrays along the path map and flatten: that is the engine's, with its doubles.
+    assert compiled("=value.o.a").evaluate_key({"value": {"o": [{"a": 1}, {"a": 2}]}}) == [1, 2]
+    assert compiled('=value.id & ""').evaluate_key(data) == "1234567890123456800"
+
+
+def test_evaluate_key_raises_like_evaluate():
+    with pytest.raises(ExpressionError, match="D3030"):
+        compiled('=$number("x")').evaluate_key({})

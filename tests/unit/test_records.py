@@ -176,3 +176,278 @@ def test_bad_avro_configuration_names_the_variable(env, named):
 def test_not_a_kafka_event():
     with pytest.raises(ConnectorInputError, match="records"):
         list(iter_records({"Records": []}))
+
+
+# -- hostile input: every way a value can fail is this record's UndecodableRecord --------------------
+
+
+def test_empty_value_is_empty_text_not_a_tombstone():
+    empty = one(b"", key=b"k")
+    assert (empty["value"], empty["rawValue"]) == ("", "")
+    tombstone = one(None, key=b"k")
+    assert (tombstone["value"], tombstone["rawValue"]) == (None, None)
+    assert one(b"", SERIALIZATION_TYPE="avro", AVRO_SCHEMA='"null"')["rawValue"] is None  # Avro null: a value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (b'{"amount": NaN}', {"amount": "NaN"}),
+        (b'{"a": Infinity, "b": [-Infinity]}', {"a": "Infinity", "b": ["-Infinity"]}),
+        (b"NaN", "NaN"),
+        (b"-Infinity", "-Infinity"),
+    ],
+)
+def test_nan_and_infinity_are_read_as_text(text, value):
+    message = one(text)
+    assert message["value"] == value
+    json.dumps(message["value"], allow_nan=False)  # strict JSON from here on
+
+
+def test_json_nested_too_deep_to_decode_is_undecodable_for_value_and_key():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(UndecodableRecord, match="value is JSON nested too deep"):
+        one(deep)
+    with pytest.raises(UndecodableRecord, match="key is JSON nested too deep"):
+        one(b"{}", key=deep)
+    assert one(b"[" * 500 + b"]" * 500)["value"] is not None  # deep but readable: still a value
+
+
+def glue_frame(version, body, compression=0):
+    return bytes((3, compression)) + uuid.UUID(version).bytes + body
+
+
+@mock_aws
+def test_glue_zlib_compressed_body_is_inflated():
+    """The AWS Glue serde with compression ZLIB writes byte 5 and a zlib (Deflater) stream."""
+    import zlib
+
+    version = register_glue_schema("r", "zlib", SAMPLE_SCHEMA)
+    assert one(glue_frame(version, zlib.compress(avro_body()), 5))["value"] == SAMPLE_VALUE
+    configured = {"SERIALIZATION_TYPE": "avro", "AVRO_WIRE_FORMAT": "glue"}
+    assert one(glue_frame(version, zlib.compress(avro_body(), 9), 5), **configured)["value"] == SAMPLE_VALUE
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not zlib at all", "not zlib data"),
+        (b"", "cut short"),
+        (b"x\x9c\xcb\x48", "cut short"),  # a zlib stream cut after its first bytes
+    ],
+)
+@mock_aws  # never a real Glue, whatever happens
+def test_glue_zlib_body_that_is_not_zlib_is_undecodable(body, reason):
+    with pytest.raises(UndecodableRecord, match=reason):
+        one(glue_frame(str(uuid.uuid4()), body, 5))
+
+
+@mock_aws
+def test_glue_zlib_bomb_is_undecodable():
+    import zlib
+
+    from kafka_connector.serialization.framing import MAX_INFLATED_BYTES
+
+    bomb = zlib.compress(b"\0" * (MAX_INFLATED_BYTES + 1), 9)
+    assert len(bomb) < 100_000
+    with pytest.raises(UndecodableRecord, match="inflates beyond"):
+        one(glue_frame(str(uuid.uuid4()), bomb, 5))
+
+
+@mock_aws
+def test_glue_version_that_does_not_exist_is_undecodable_and_asked_once():
+    from kafka_connector.inbound import records
+
+    register_glue_schema("r", "s", SAMPLE_SCHEMA)
+    missing = str(uuid.uuid4())
+    for _ in range(3):
+        with pytest.raises(UndecodableRecord, match=f"version {missing}.*EntityNotFoundException"):
+            one(glue_frame(missing, avro_body()))
+    assert records._glue_schema_or_reason.cache_info().currsize >= 1
+    with pytest.raises(UndecodableRecord, match="EntityNotFoundException"):  # the mapping's metadata too
+        decode_record(
+            {
+                "topic": "t",
+                "partition": 0,
+                "offset": 0,
+                "value": base64.b64encode(avro_body()).decode(),
+                "valueSchemaMetadata": {"dataFormat": "AVRO", "schemaId": missing},
+            }
+        )
+
+
+@mock_aws
+def test_glue_version_that_is_not_avro_is_undecodable():
+    import boto3
+
+    glue = boto3.client("glue")
+    glue.create_registry(RegistryName="r")
+    version = glue.create_schema(
+        RegistryId={"RegistryName": "r"},
+        SchemaName="json-schema",
+        DataFormat="JSON",
+        Compatibility="NONE",
+        SchemaDefinition=json.dumps({"type": "object"}),
+    )["SchemaVersionId"]
+    with pytest.raises(UndecodableRecord, match="not an Avro schema"):
+        one(glue_frame(version, avro_body()))
+
+
+def test_glue_unreachable_is_transient(monkeypatch):
+    """A network failure on the lookup is no fault of the record's: held back, asked again next time."""
+    from kafka_connector.aws import clients as aws_clients
+    from kafka_connector.inbound.exceptions import TransientAwsError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GLUE", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws_clients.client.cache_clear()
+    try:
+        version = str(uuid.uuid4())
+        for _ in range(2):
+            with pytest.raises(TransientAwsError, match="Glue GetSchemaVersion"):
+                one(glue_frame(version, avro_body()))
+    finally:
+        aws_clients.client.cache_clear()
+
+
+LOGICAL_SCHEMA = {
+    "type": "record",
+    "name": "Logical",
+    "fields": [
+        {"name": "blob", "type": "bytes"},
+        {"name": "digest", "type": {"type": "fixed", "name": "Digest", "size": 4}},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "id", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "ratio", "type": "double"},
+        {"name": "tags", "type": {"type": "map", "values": "float"}},
+    ],
+}
+
+
+def test_avro_bytes_fixed_and_logical_types_become_json():
+    import datetime
+    import decimal
+
+    value = {
+        "blob": b"\x00\xffhi",
+        "digest": b"\x01\x02\x03\x04",
+        "price": decimal.Decimal("1234567.89"),
+        "day": datetime.date(2024, 11, 21),
+        "at": datetime.datetime(2024, 11, 21, 12, 30, 15, 123000, tzinfo=datetime.UTC),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "ratio": float("nan"),
+        "tags": {"up": float("inf"), "down": float("-inf"), "flat": 0.5},
+    }
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(LOGICAL_SCHEMA), value)
+    message = one(buffer.getvalue(), SERIALIZATION_TYPE="avro", AVRO_SCHEMA=json.dumps(LOGICAL_SCHEMA))
+    assert message["value"] == {
+        "blob": base64.b64encode(b"\x00\xffhi").decode(),
+        "digest": "AQIDBA==",
+        "price": "1234567.89",
+        "day": "2024-11-21",
+        "at": "2024-11-21T12:30:15.123000+00:00",
+        "id": "12345678-1234-5678-1234-567812345678",
+        "ratio": "NaN",
+        "tags": {"up": "Infinity", "down": "-Infinity", "flat": 0.5},
+    }
+    json.dumps(message, allow_nan=False)
+
+
+RECURSIVE_SCHEMA = {"type": "record", "name": "Node", "fields": [{"name": "next", "type": ["null", "Node"]}]}
+
+
+def test_recursive_avro_value_too_deep_is_undecodable_not_a_crash():
+    """fastavro's compiled reader overflows the C stack on a value a few thousand levels deep.
+
+    Run in a child process: if the guard were gone, the crash (SIGSEGV) must fail this test,
+    not take the test run with it.
+    """
+    import subprocess
+    import sys
+
+    script = """
+import base64, json, sys
+from kafka_connector.inbound.records import AvroSettings, UndecodableRecord, decode_record
+settings = AvroSettings.from_environment({"SERIALIZATION_TYPE": "avro", "AVRO_SCHEMA": sys.argv[1]})
+shallow = {"topic": "t", "partition": 0, "offset": 0, "value": "AgA="}  # two levels
+assert decode_record(shallow, settings)["value"] == {"next": {"next": None}}
+deep_body = b"\\x02" * 200_000 + b"\\x00"
+deep = {"topic": "t", "partition": 0, "offset": 1, "value": base64.b64encode(deep_body).decode()}
+try:
+    decode_record(deep, settings)
+except UndecodableRecord as error:
+    print("undecodable:", error)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(RECURSIVE_SCHEMA)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": "layers/kafka_connector", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "undecodable: value is not Avro of the expected schema: RecursionError" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("schema", "recursive"),
+    [
+        (RECURSIVE_SCHEMA, True),
+        ({"type": "record", "name": "N", "fields": [{"name": "n", "type": "N"}]}, True),  # requires itself
+        (
+            {
+                "type": "record",
+                "name": "A",
+                "namespace": "x",
+                "fields": [
+                    {
+                        "name": "a",
+                        "type": {
+                            "type": "record",
+                            "name": "B",
+                            "fields": [{"name": "c", "type": {"type": "array", "items": "A"}}],
+                        },
+                    }
+                ],
+            },
+            True,  # through another type and an array
+        ),
+        (
+            {
+                "type": "record",
+                "name": "A",
+                "fields": [{"name": "m", "type": {"type": "map", "values": "A"}}],
+            },
+            True,
+        ),
+        ({"type": "array", "items": RECURSIVE_SCHEMA}, True),
+        (
+            {"type": "record", "name": "N", "fields": [{"name": "N", "type": "int"}]},
+            False,
+        ),  # a field, not a type
+        (
+            {
+                "type": "record",
+                "name": "A",
+                "fields": [
+                    {
+                        "name": "b",
+                        "type": {"type": "record", "name": "B", "fields": [{"name": "x", "type": "int"}]},
+                    },
+                    {"name": "again", "type": "B"},
+                ],
+            },
+            False,  # a type used twice is not a cycle
+        ),
+        (SAMPLE_SCHEMA, False),
+        ("string", False),
+    ],
+)
+def test_recursive_schemas_are_recognised(schema, recursive):
+    from kafka_connector.inbound.records import _is_recursive
+
+    assert _is_recursive(fastavro.parse_schema(schema)) is recursive

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,7 @@ import yaml
 
 from kafka_connector import environment
 from kafka_connector.inbound.config import ConsumerConfig
+from tests.support.template import EVENT_SOURCE_VPC_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -339,13 +341,18 @@ def test_dead_letter_queue() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "condition", "source_config"),
+    ("name", "condition", "source_config", "access_condition"),
     [
-        ("MskEventSourceMapping", "IsMsk", "AmazonManagedKafkaEventSourceConfig"),
-        ("SelfManagedEventSourceMapping", "IsSelfManaged", "SelfManagedKafkaEventSourceConfig"),
+        ("MskEventSourceMapping", "IsMsk", "AmazonManagedKafkaEventSourceConfig", "IsSecretAuth"),
+        (
+            "SelfManagedEventSourceMapping",
+            "IsSelfManaged",
+            "SelfManagedKafkaEventSourceConfig",
+            "HasSelfManagedSourceAccess",
+        ),
     ],
 )
-def test_event_source_mapping(name: str, condition: str, source_config: str) -> None:
+def test_event_source_mapping(name: str, condition: str, source_config: str, access_condition: str) -> None:
     mapping = resources()[name]
     assert mapping["Type"] == "AWS::Lambda::EventSourceMapping"
     assert mapping["Condition"] == condition
@@ -368,8 +375,96 @@ def test_event_source_mapping(name: str, condition: str, source_config: str) -> 
         "MaximumPollers": {"Ref": "MaximumPollers"},
     }
     assert properties[source_config]["Fn::If"][1] == {"ConsumerGroupId": {"Ref": "ConsumerGroupId"}}
-    assert properties["SourceAccessConfigurations"]["Fn::If"][0] == "IsSecretAuth"
+    assert properties["SourceAccessConfigurations"]["Fn::If"][0] == access_condition
+    assert properties["SourceAccessConfigurations"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     assert mapping["DependsOn"] == "ConsumerLogGroup"
+
+
+def test_msk_mapping_access_is_the_auth_entry_alone() -> None:
+    """Lambda uses the cluster's own VPC and trusts MSK's certificates: only the auth secret goes here."""
+    access = resources()["MskEventSourceMapping"]["Properties"]["SourceAccessConfigurations"]["Fn::If"][1]
+    assert access == [{"Type": {"Ref": "KafkaAuthType"}, "URI": {"Ref": "KafkaAuthSecretArn"}}]
+
+
+#: Lambda's VPC limits (VpcConfig: 16 subnets, 5 security groups). The producer's VpcConfig takes the
+#: same two lists, so a deployment with more fails there instead of dropping ids here.
+SUBNET_SLOTS, SECURITY_GROUP_SLOTS = 16, 5
+
+
+def padded_select(index: int, parameter: str, slots: int) -> dict[str, Any]:
+    """``!Select [index, <parameter> padded with empty ids>]``: in range for any list of up to ``slots``."""
+    padding = "," * (slots - 1)
+    joined = {"Fn::Join": [",", [{"Fn::Join": [",", {"Ref": parameter}]}, padding]]}
+    return {"Fn::Select": [index, {"Fn::Split": [",", joined]}]}
+
+
+def self_managed_access() -> list[Any]:
+    access = resources()["SelfManagedEventSourceMapping"]["Properties"]["SourceAccessConfigurations"]
+    return access["Fn::If"][1]
+
+
+def test_self_managed_mapping_access_entries() -> None:
+    auth, root_ca, *vpc = self_managed_access()
+    assert auth == {
+        "Fn::If": [
+            "IsSecretAuth",
+            {"Type": {"Ref": "KafkaAuthType"}, "URI": {"Ref": "KafkaAuthSecretArn"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert root_ca == {
+        "Fn::If": [
+            "HasServerRootCa",
+            {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": {"Ref": "KafkaServerRootCaSecretArn"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert len(vpc) == SUBNET_SLOTS + SECURITY_GROUP_SLOTS
+    conditions = template()["Conditions"]
+    slots = [("HasEventSourceSubnet", "VPC_SUBNET", "subnet:", "SubnetIds", SUBNET_SLOTS)] * SUBNET_SLOTS + [
+        (
+            "HasEventSourceSecurityGroup",
+            "VPC_SECURITY_GROUP",
+            "security_group:",
+            "SecurityGroupIds",
+            SECURITY_GROUP_SLOTS,
+        )
+    ] * SECURITY_GROUP_SLOTS
+    indexes = list(range(SUBNET_SLOTS)) + list(range(SECURITY_GROUP_SLOTS))
+    for entry, (prefix, kind, uri_prefix, parameter, size), index in zip(vpc, slots, indexes, strict=True):
+        condition = f"{prefix}{index}"
+        select = padded_select(index, parameter, size)
+        assert entry == {
+            "Fn::If": [
+                condition,
+                {"Type": kind, "URI": {"Fn::Join": ["", [uri_prefix, select]]}},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+        # The slot is on when the list has an index-th id, and only for a self-managed cluster in a VPC.
+        assert conditions[condition] == {
+            "Fn::And": [{"Condition": "IsSelfManagedInVpc"}, {"Fn::Not": [{"Fn::Equals": [select, ""]}]}]
+        }
+    assert conditions["IsSelfManagedInVpc"] == {
+        "Fn::And": [{"Condition": "IsSelfManaged"}, {"Condition": "HasVpc"}]
+    }
+    assert conditions["HasSelfManagedSourceAccess"] == {
+        "Fn::Or": [
+            {"Condition": "IsSecretAuth"},
+            {"Condition": "HasServerRootCa"},
+            {"Condition": "IsSelfManagedInVpc"},
+        ]
+    }
+
+
+def test_vpc_slots_cover_what_the_producer_accepts() -> None:
+    vpc = resources()["ProducerFunction"]["Properties"]["VpcConfig"]["Fn::If"]
+    assert vpc[:2] == [
+        "HasVpc",
+        {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
+    ]
+    assert "at most 16" in template()["Parameters"]["SubnetIds"]["Description"]
+    assert "at most 5" in template()["Parameters"]["SecurityGroupIds"]["Description"]
 
 
 def test_self_managed_mapping_endpoints() -> None:
@@ -389,13 +484,94 @@ def test_every_function_has_a_log_group_with_retention() -> None:
         assert f"/aws/lambda/${{{name}}}" in named
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["CorrelationTable", "DeadLetterQueue", "ProducerLogGroup", "ConsumerLogGroup", "SubscribeLogGroup"],
+)
+def test_state_outlives_the_stack(name: str) -> None:
+    """Waiting tokens, dead-lettered records and the logs explaining them survive deletion and replacement."""
+    assert resources()[name]["DeletionPolicy"] == "Retain"
+    assert resources()[name]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_first_deployment_reads_what_the_topic_holds() -> None:
+    assert template()["Parameters"]["StartingPosition"]["Default"] == "TRIM_HORIZON"
+    overrides = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["deploy"]["parameters"]
+    starting = [o for o in overrides["parameter_overrides"] if o.startswith("StartingPosition=")]
+    assert starting in ([], ["StartingPosition=TRIM_HORIZON"])
+
+
+# -- rules ----------------------------------------------------------------------------------------------
+
+
+def test_rules_refuse_half_a_vpc_and_msk_scram_without_a_customer_key() -> None:
+    """What each rule asserts; tests/unit/test_template_transform.py evaluates them on parameter sets."""
+    rules = template()["Rules"]
+    empty = {
+        name: {"Fn::EachMemberEquals": [{"Ref": name}, ""]} for name in ("SubnetIds", "SecurityGroupIds")
+    }
+    assert rules["SubnetsNeedSecurityGroups"] == {
+        "RuleCondition": {"Fn::Not": [empty["SubnetIds"]]},
+        "Assertions": [
+            {
+                "Assert": {"Fn::Not": [empty["SecurityGroupIds"]]},
+                "AssertDescription": "SubnetIds need SecurityGroupIds (give both, or neither)",
+            }
+        ],
+    }
+    assert rules["SecurityGroupsNeedSubnets"]["RuleCondition"] == {"Fn::Not": [empty["SecurityGroupIds"]]}
+    assert rules["SecurityGroupsNeedSubnets"]["Assertions"][0]["Assert"] == {"Fn::Not": [empty["SubnetIds"]]}
+    scram = rules["MskScramNeedsCustomerManagedKey"]
+    assert scram["RuleCondition"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "KafkaSource"}, "MSK"]},
+            {"Fn::Equals": [{"Ref": "KafkaAuthType"}, "SASL_SCRAM_512_AUTH"]},
+        ]
+    }
+    assert scram["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "KafkaAuthSecretKmsKeyArn"}, ""]}]
+    }
+    root_ca = rules["ServerRootCaIsForSelfManaged"]
+    assert root_ca["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "KafkaSource"}, "SelfManaged"]}
+
+
+def test_auth_types_lambda_offers_per_source() -> None:
+    """Lambda: MSK takes SCRAM-512, mTLS and IAM; self-managed SCRAM-256/512, PLAIN and mTLS (+ a root CA)."""
+    allowed = set(template()["Parameters"]["KafkaAuthType"]["AllowedValues"])
+    assert allowed == {
+        "SASL_SCRAM_512_AUTH",
+        "SASL_SCRAM_256_AUTH",
+        "BASIC_AUTH",
+        "CLIENT_CERTIFICATE_TLS_AUTH",
+        "IAM",
+        "NONE",
+    }
+    msk = template()["Rules"]["MskAuthTypes"]["Assertions"][0]["Assert"]["Fn::Or"]
+    assert {e["Fn::Equals"][1] for e in msk} == {
+        "SASL_SCRAM_512_AUTH",
+        "CLIENT_CERTIFICATE_TLS_AUTH",
+        "IAM",
+        "NONE",
+    }
+    secret = template()["Rules"]["SecretAuthNeedsSecret"]["RuleCondition"]["Fn::Or"]
+    assert {e["Fn::Equals"][1] for e in secret} == allowed - {"IAM", "NONE"}
+    is_secret = template()["Conditions"]["IsSecretAuth"]["Fn::And"][0]["Fn::Or"]
+    assert {e["Fn::Equals"][1] for e in is_secret} == allowed - {"IAM", "NONE"}
+
+
 # -- state machines ----------------------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 EXPECTED_STATES = {
-    "statemachines/order-payment.asl.json": {"PublishOrder", "WaitForPayment", "Done"},
-    "statemachines/order-payment-direct.asl.json": {"WaitForPayment", "Done"},
+    "statemachines/order-payment.asl.json": {
+        "PublishOrder",
+        "WaitForPayment",
+        "Done",
+        "PublishFailed",
+        "PaymentFailed",
+    },
+    "statemachines/order-payment-direct.asl.json": {"WaitForPayment", "Done", "PaymentFailed"},
     "statemachines/on-payment.asl.json": {"ShapePayment", "Done"},
 }
 
@@ -493,8 +669,6 @@ def test_order_payment_workflow() -> None:
         "timestamp.$": "$.Payload.timestamp",
     }
     assert publish["ResultPath"] != "$"  # WaitForPayment still needs $.orderId
-    assert "KafkaRetryableError" in publish["Retry"][0]["ErrorEquals"]
-    assert "Catch" not in publish
     assert publish["Next"] == "WaitForPayment"
     wait = states["WaitForPayment"]
     assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -510,6 +684,8 @@ def test_order_payment_workflow() -> None:
     assert wait["TimeoutSeconds"] > 0
     assert wait["ResultPath"] == "$.payment"
     assert wait["Next"] == "Done"
+    assert [c["Next"] for c in publish["Catch"]] == ["PublishFailed"] * len(publish["Catch"])
+    assert [c["Next"] for c in wait["Catch"]] == ["PaymentFailed"] * len(wait["Catch"])
 
 
 def test_direct_subscription_writes_the_subscribe_functions_schema() -> None:
@@ -528,6 +704,164 @@ def test_direct_subscription_writes_the_subscribe_functions_schema() -> None:
         },
     }
     assert wait["ResultPath"] == "$.payment"
+
+
+# What Retry and Catch may name: the connector's own errors, and the services' errors.
+CONNECTOR_ERRORS = {"ConnectorInputError", "KafkaNonRetryableError", "KafkaRetryableError"}
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+}
+DYNAMODB_TRANSIENT = {
+    "DynamoDb.ProvisionedThroughputExceededException",
+    "DynamoDb.RequestLimitExceeded",
+    "DynamoDb.InternalServerErrorException",
+}
+#: Retrying these can never succeed: the same input, the same refusal.
+NEVER_RETRIED = {
+    "ConnectorInputError",
+    "KafkaNonRetryableError",
+    "KafkaMessageTooLarge",
+    "States.ALL",
+    "States.Timeout",
+    "States.TaskFailed",
+    "DynamoDb.ValidationException",
+    "DynamoDb.DynamoDbException",
+}
+#: What each kind of task must catch by name (before the final States.ALL).
+CAUGHT_BY_NAME = {
+    "arn:aws:states:::lambda:invoke": {"ConnectorInputError", "KafkaNonRetryableError"},
+    "arn:aws:states:::lambda:invoke.waitForTaskToken": {
+        "ConnectorInputError",
+        "KafkaNonRetryableError",
+        "KafkaMessageTooLarge",
+        "States.Timeout",
+    },
+    "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken": {
+        "DynamoDb.ValidationException",
+        # What Step Functions reports for DynamoDB errors the SDK does not model, ValidationException
+        # among them (a key over 2,048 bytes: tests/integration/test_state_machine_failures.py).
+        "DynamoDb.DynamoDbException",
+        "KafkaMessageTooLarge",
+        "States.Timeout",
+    },
+}
+#: The consumer's default message (docs/payloads.md); the waiting tasks keep the value and coordinates.
+MESSAGE_FIELDS = {"key", "value", "rawValue", "headers", "topic", "partition", "offset", "timestamp"}
+SELECTED_PAYMENT = {
+    "value.$": "$.value",
+    "topic.$": "$.topic",
+    "partition.$": "$.partition",
+    "offset.$": "$.offset",
+    "timestamp.$": "$.timestamp",
+}
+
+
+def tasks() -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(machine, state name, state, all states) for every Task state of every example state machine."""
+    for name, machine in state_machines().items():
+        states = substituted(machine)["States"]
+        for state_name, state in states.items():
+            if state["Type"] == "Task":
+                yield name, state_name, state, states
+
+
+def test_every_task_is_one_the_error_rules_know() -> None:
+    found = {(name, state_name, state["Resource"]) for name, state_name, state, _ in tasks()}
+    assert found == {
+        ("OrderPaymentStateMachine", "PublishOrder", "arn:aws:states:::lambda:invoke"),
+        ("OrderPaymentStateMachine", "WaitForPayment", "arn:aws:states:::lambda:invoke.waitForTaskToken"),
+        (
+            "OrderPaymentDirectStateMachine",
+            "WaitForPayment",
+            "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken",
+        ),
+    }
+
+
+def retriers_of(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return state.get("Retry", [])
+
+
+def test_every_task_retries_transient_errors_with_backoff() -> None:
+    for name, state_name, state, _ in tasks():
+        retried = {e for r in retriers_of(state) for e in r["ErrorEquals"]}
+        if state["Resource"].startswith("arn:aws:states:::lambda:"):
+            assert ["KafkaRetryableError"] in [r["ErrorEquals"] for r in retriers_of(state)], (
+                name,
+                state_name,
+            )
+            assert retried >= LAMBDA_TRANSIENT, (name, state_name)
+        else:
+            assert retried >= DYNAMODB_TRANSIENT, (name, state_name)
+        for retrier in retriers_of(state):
+            assert retrier["IntervalSeconds"] >= 1, (name, state_name)
+            assert 2 <= retrier["MaxAttempts"] <= 5, (name, state_name)
+            assert retrier["BackoffRate"] > 1, (name, state_name)  # exponential backoff
+            assert retrier.get("JitterStrategy", "NONE") in ("FULL", "NONE")
+
+
+def test_no_task_retries_an_error_that_cannot_succeed() -> None:
+    for name, state_name, state, _ in tasks():
+        retried = {e for r in retriers_of(state) for e in r["ErrorEquals"]}
+        assert not retried & NEVER_RETRIED, (name, state_name)
+
+
+def test_every_task_catches_into_a_fail_state() -> None:
+    for name, state_name, state, states in tasks():
+        catchers = state["Catch"]
+        assert catchers[-1]["ErrorEquals"] == ["States.ALL"], (name, state_name)  # nothing escapes uncaught
+        by_name = {e for c in catchers[:-1] for e in c["ErrorEquals"]}
+        assert CAUGHT_BY_NAME[state["Resource"]] <= by_name, (name, state_name)
+        assert not by_name & {e for r in retriers_of(state) for e in r["ErrorEquals"]}
+        for catcher in catchers:
+            assert states[catcher["Next"]]["Type"] == "Fail", (name, state_name)
+            assert catcher["ResultPath"] == "$.error", (
+                name,
+                state_name,
+            )  # the input stays, the error beside it
+
+
+def test_fail_states_name_a_fixed_error_and_carry_the_caught_one() -> None:
+    """A Fail state may not raise a ``States.*`` name: ErrorPath on a caught States.Timeout would be a
+    States.Runtime failure instead (the emulator's interpreter enforces it). The caught error, with
+    its name, is the cause."""
+    for machine in state_machines().values():
+        for state_name, state in substituted(machine)["States"].items():
+            if state["Type"] == "Fail":
+                assert state["Error"] == state_name
+                assert "ErrorPath" not in state
+                assert state["CausePath"] == "States.JsonToString($.error)"
+
+
+def test_named_errors_are_the_connectors() -> None:
+    from kafka_connector import errors
+    from kafka_connector.inbound.exceptions import MessageTooLarge
+
+    defined = {cls.__name__ for cls in vars(errors).values() if isinstance(cls, type)}
+    assert defined >= CONNECTOR_ERRORS
+    named = {
+        e
+        for _, _, state, _ in tasks()
+        for handler in state.get("Retry", []) + state["Catch"]
+        for e in handler["ErrorEquals"]
+        if "." not in e
+    }
+    assert named == CONNECTOR_ERRORS | {MessageTooLarge.error}
+
+
+def test_waiting_tasks_keep_the_value_and_the_coordinates() -> None:
+    """ResultSelector: the message's value once (not value and rawValue), where it came from, no headers."""
+    for name, state_name, state, _ in tasks():
+        if state["Resource"].endswith(".waitForTaskToken"):
+            assert state["ResultSelector"] == SELECTED_PAYMENT, (name, state_name)
+            assert {path.removeprefix("$.") for path in SELECTED_PAYMENT.values()} <= MESSAGE_FIELDS
+            assert state["ResultPath"] == "$.payment", (name, state_name)
+            assert 0 < state["TimeoutSeconds"] <= 86400, (name, state_name)
+            assert "OutputPath" not in state  # the order stays in the output beside its payment
 
 
 def test_on_payment_shapes_the_message() -> None:
@@ -575,13 +909,19 @@ def as_list(value: Any) -> list[Any]:
 STAR_RESOURCE_EXCEPTIONS = {
     ("ConsumerFunction", "ResumeWaitingExecutions"): {"states:SendTaskSuccess", "states:SendTaskFailure"},
     ("SubscribeFunction", "DeliverBufferedMessage"): {"states:SendTaskSuccess"},
-    ("ConsumerFunction", "MskEventSourceDiscovery"): {
-        "kafka:GetBootstrapBrokers",
+    ("ConsumerFunction", "MskEventSourceDiscovery"): {"kafka:GetBootstrapBrokers"},
+    ("ConsumerFunction", "EventSourceNetworkDiscovery"): {
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeVpcs",
         "ec2:DescribeSubnets",
         "ec2:DescribeSecurityGroups",
     },
+}
+#: Statements allowed ``Resource: "*"`` although the action has resource types: the request the
+#: connector makes names none of them, and IAM then authorizes it against "*" only.
+STAR_RESOURCE_BY_REQUEST = {
+    # GetSchemaVersion by SchemaVersionId alone (Glue's documentation; awslabs/aws-glue-schema-registry#68).
+    ("ConsumerFunction", "GlueSchemaVersionById"): {"glue:GetSchemaVersion"},
 }
 
 
@@ -615,7 +955,7 @@ def test_star_resources_are_exactly_the_documented_exceptions() -> None:
         if "*" in as_list(statement["Resource"]):
             assert statement["Resource"] == "*", (owner, statement.get("Sid"))
             found[owner, statement.get("Sid")] = set(as_list(statement["Action"]))
-    assert found == STAR_RESOURCE_EXCEPTIONS
+    assert found == STAR_RESOURCE_EXCEPTIONS | STAR_RESOURCE_BY_REQUEST
 
 
 @cache
@@ -629,6 +969,20 @@ def test_star_resource_exceptions_have_no_resource_type() -> None:
         for action in actions:
             service, name = action.split(":")
             assert not iam_actions()[service]["Actions"][name.lower()].get("Resources"), action
+
+
+def test_glue_schema_version_is_read_by_version_id_alone() -> None:
+    """The reason for the Glue exception: every GetSchemaVersion call names the version id, nothing else."""
+    source = (LAYER / "serialization" / "glue_registry.py").read_text()
+    calls = re.findall(r"\.get_schema_version\(([^)]*)\)", source)
+    assert calls
+    for arguments in calls:
+        assert re.fullmatch(r"\s*SchemaVersionId=[^,]+,?\s*", arguments), arguments
+    # Unlike STAR_RESOURCE_EXCEPTIONS, the action has resource types: they apply to requests that name them.
+    for actions in STAR_RESOURCE_BY_REQUEST.values():
+        for action in actions:
+            service, name = action.split(":")
+            assert iam_actions()[service]["Actions"][name.lower()].get("Resources"), action
 
 
 def test_every_action_exists() -> None:
@@ -666,7 +1020,10 @@ def test_least_privilege_by_function() -> None:
         "kafka:DescribeClusterV2",
         "kafka-cluster:ReadData",
         "secretsmanager:GetSecretValue",
-    } <= consumer
+        "kms:Decrypt",
+    } | EVENT_SOURCE_VPC_ACTIONS <= consumer
+    # Lambda's VPC managed policy also assigns private IPs: the pollers do not need that.
+    assert not {a for a in consumer if a.startswith("ec2:") and a not in EVENT_SOURCE_VPC_ACTIONS}
     assert not {a for a in consumer if a.startswith(("dynamodb:Scan", "dynamodb:Query", "states:Stop"))}
     producer = actions_of("ProducerRole")
     assert {
@@ -694,6 +1051,46 @@ def test_vpc_permissions_only_with_a_vpc() -> None:
     assert len(vpc) == 1
     assert vpc[0]["Fn::If"][0] == "HasVpc"
     assert resources()["ProducerFunction"]["Properties"]["VpcConfig"]["Fn::If"][0] == "HasVpc"
+    # The consumer's: one conditional policy, on whenever the mapping's pollers run in a VPC.
+    policies = resources()["ConsumerFunction"]["Properties"]["Policies"]
+    holding = [
+        p["Fn::If"][0]
+        for p in policies
+        if isinstance(p, dict)
+        and "Fn::If" in p
+        and any(a.startswith("ec2:") for s in p["Fn::If"][1]["Statement"] for a in as_list(s["Action"]))
+    ]
+    assert holding == ["EventSourceInVpc"]
+    assert template()["Conditions"]["EventSourceInVpc"] == {
+        "Fn::Or": [{"Condition": "IsMsk"}, {"Condition": "IsSelfManagedInVpc"}]
+    }
+    unconditional = [p for p in policies if not (isinstance(p, dict) and "Fn::If" in p)]
+    assert not [
+        a for p in unconditional for s in p["Statement"] for a in as_list(s["Action"]) if a.startswith("ec2:")
+    ]
+
+
+def test_network_interfaces_are_scoped_to_the_account() -> None:
+    (statement,) = [s for o, s in statements() if s.get("Sid") == "EventSourceNetworkInterfaces"]
+    assert set(statement["Action"]) == {"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"}
+    arns = [r["Fn::Sub"] for r in statement["Resource"]]
+    prefix = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
+    assert arns == [f"{prefix}network-interface/*", f"{prefix}subnet/*", f"{prefix}security-group/*"]
+
+
+def test_kafka_secrets_are_read_only_when_configured() -> None:
+    (statement,) = [
+        s for o, s in statements() if o == "ConsumerFunction" and s.get("Sid") == "KafkaAuthSecret"
+    ]
+    assert statement["Resource"] == [
+        {"Fn::If": ["IsSecretAuth", {"Ref": "KafkaAuthSecretArn"}, {"Ref": "AWS::NoValue"}]},
+        {"Fn::If": ["HasServerRootCa", {"Ref": "KafkaServerRootCaSecretArn"}, {"Ref": "AWS::NoValue"}]},
+    ]
+    (key,) = [s for o, s in statements() if s.get("Sid") == "KafkaAuthSecretKey"]
+    assert key["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"
+    }
+    assert template()["Conditions"]["HasSecretKmsKey"]["Fn::And"][0] == {"Condition": "HasKafkaSecrets"}
 
 
 # -- outputs -------------------------------------------------------------------------------------------

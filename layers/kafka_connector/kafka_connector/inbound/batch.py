@@ -1,12 +1,15 @@
 """One batch from the Kafka event source mapping: decode, activate, then start or correlate.
 
-Offsets follow docs/outcomes.md. Success and "activation condition not met" commit. A
-permanent error (:class:`PermanentRecordError`: a record that can never succeed as it is)
-goes to the dead-letter queue with its reason and commits, so it never blocks its
-partition. A transient error (:class:`TransientRecordError`: throttling, an outage) is a
-partial batch failure: the mapping resumes at that record. Records after
-it in the same partition are reported too and not attempted, so a partition's records
-are always handled in order and nothing after a failure is skipped.
+Every record ends in exactly one outcome of docs/outcomes.md (G7). Success and "activation
+condition not met" commit. A permanent error (:class:`PermanentRecordError`: a record that
+can never succeed as it is) goes to the dead-letter queue with its reason and commits, so it
+never blocks its partition. A transient error (:class:`TransientRecordError`: throttling, an
+outage, a misconfiguration) is a partial batch failure: the mapping resumes at that record.
+Records after it in the same partition are reported too and not attempted, so a partition's
+records are always handled in order and nothing after a failure is skipped. Any other
+exception raised while handling one record is sorted into one of the two kinds
+(:func:`~kafka_connector.inbound.exceptions.sort_failure`), in every phase — decoding,
+expressions, encoding the result, the AWS calls — so no record can fail the whole batch.
 
 The batch is decoded and evaluated first, so that correlate mode can read the table for
 all keys at once (one request per 100 distinct keys) before handling records one by one.
@@ -18,14 +21,10 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
-from kafka_connector.aws.errors import is_aws_error, is_permanent
 from kafka_connector.inbound.config import ConsumerConfig, Mode
 from kafka_connector.inbound.correlation import Correlator, Delivery
 from kafka_connector.inbound.dead_letter import DeadLetterQueue
@@ -33,30 +32,52 @@ from kafka_connector.inbound.exceptions import (
     MessageTooLarge,
     PartitionHeldBack,
     PermanentRecordError,
-    Rejected,
-    TransientAwsError,
+    TransientRecordError,
+    UndecodableRecord,
+    sort_failure,
 )
-from kafka_connector.inbound.keys import correlation_key_text
+from kafka_connector.inbound.expressions import Expression
+from kafka_connector.inbound.keys import correlation_key_text, head_key
 from kafka_connector.inbound.message import Inbound, expression_context
 from kafka_connector.inbound.records import decode_record, iter_records
 from kafka_connector.inbound.step_functions import ExecutionStarter, TaskCallbacks, execution_name
 from kafka_connector.inbound.table import CorrelationTable
-from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
+from kafka_connector.input_checks import is_valid_text
+from kafka_connector.limits import MAX_DYNAMODB_KEY_BYTES, MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
 from kafka_connector.observability import count
-from kafka_connector.serialization.json_codec import to_json_text
 
 logger = logging.getLogger(__name__)
 
 RecordId = tuple[str, int, int]
 
 
+class ItemIdentifier(TypedDict):
+    partition: str
+    offset: int
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: ItemIdentifier
+
+
+class PartialBatchResponse(TypedDict):
+    """What the event source mapping reads back (``FunctionResponseTypes: [ReportBatchItemFailures]``)."""
+
+    batchItemFailures: list[BatchItemFailure]
+
+
 @dataclass(slots=True)
 class Prepared:
-    """A record after decoding and evaluation, before any AWS call."""
+    """A record after decoding and evaluation, before any AWS call.
+
+    ``failure`` is what preparing it raised, already sorted: permanent (dead-lettered when
+    its turn comes) or transient (held back when its turn comes, e.g. a Glue lookup that was
+    throttled) — in its turn, so that the records before it in its partition are handled.
+    """
 
     raw: Mapping[str, Any]
-    inbound: Inbound | None = None  # None: skipped (activation condition not met)
-    failure: PermanentRecordError | None = None
+    inbound: Inbound | None = None  # None and no failure: skipped (activation condition not met)
+    failure: PermanentRecordError | TransientRecordError | None = None
 
 
 def _record_id(record: Mapping[str, Any]) -> RecordId:
@@ -89,69 +110,91 @@ class BatchConsumer:
 
     # -- the batch ---------------------------------------------------------------------------
 
-    def handle(self, event: Mapping[str, Any], context: Any = None) -> PartialItemFailureResponse:
-        prepared = {_record_id(r): self.prepare(r) for r in iter_records(event)}
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> PartialBatchResponse:
+        """Every record of ``event`` to one outcome; the held-back ones are the response.
+
+        Only an event that is not a Kafka event (``ConnectorInputError``, before anything is
+        done) leaves this method as an exception: nothing a record holds can.
+        """
+        prepared = [self.prepare(raw) for raw in iter_records(event)]
+        failures: list[BatchItemFailure] = []
         if not prepared:
-            return {"batchItemFailures": []}
+            return {"batchItemFailures": failures}
         count(self.metrics, "RecordsSeen", len(prepared))
         correlator = None
         if self.config.mode is Mode.CORRELATE:
             assert self.table is not None  # correlate mode always has one (ConsumerConfig checks)
             correlator = Correlator(self.table, self.callbacks, ttl_seconds=self.config.ttl_seconds)
             try:
-                correlator.prefetch(p.inbound for p in prepared.values() if p.inbound)
-            except TransientAwsError as error:
-                logger.warning("could not read the correlation table ahead; reading per record: %s", error)
-        held_back: set[tuple[str, int]] = set()
-
-        def record_handler(record: KafkaEventRecord) -> None:
-            topic_partition = (record.topic, record.partition)
-            if topic_partition in held_back:
-                raise PartitionHeldBack(f"{record.topic}-{record.partition}")
+                correlator.prefetch(p.inbound for p in prepared if p.inbound)
+            except Exception as error:  # each record reads its own head then, and sorts its own error
+                logger.warning(
+                    "could not read the correlation table ahead; reading per record: %s: %s",
+                    type(error).__name__,
+                    error,
+                )
+        held_back: dict[tuple[str, int], int] = {}  # partition → offset of its first held-back record
+        for record in prepared:
+            topic, partition, offset = _record_id(record.raw)
+            first = held_back.get((topic, partition))
             try:
-                self._handle(prepared[(record.topic, record.partition, record.offset)], correlator)
-            except Exception:
-                held_back.add(topic_partition)
-                count(self.metrics, "RecordsRetried")
-                raise
-
-        processor = BatchProcessor(event_type=EventType.Kafka, raise_on_entire_batch_failure=False)
-        return process_partial_response(
-            event=dict(event), record_handler=record_handler, processor=processor, context=context
-        )
+                if first is not None:
+                    raise PartitionHeldBack(
+                        f"an earlier record of {topic}-{partition} (offset {first}) was held back;"
+                        " this one waits for the same retry"
+                    )
+                self._handle(record, correlator)
+            except Exception as error:
+                # Transient, or the dead-letter step itself failed: either way the record is
+                # not safe anywhere yet, so it must not be committed.
+                held = error if isinstance(error, TransientRecordError) else _not_dead_lettered(error)
+                if first is None:
+                    held_back[(topic, partition)] = offset
+                    count(self.metrics, "RecordsRetried")
+                _log_outcome(record.raw, "held back", held.error, str(held))
+                failures.append({"itemIdentifier": {"partition": f"{topic}-{partition}", "offset": offset}})
+        return {"batchItemFailures": failures}
 
     # -- one record, before any AWS call -----------------------------------------------------------
 
     def prepare(self, raw: Mapping[str, Any]) -> Prepared:
-        """Decode and evaluate one record; permanent problems are kept for the dead-letter queue."""
-        config = self.config
+        """Decode and evaluate one record; what goes wrong is kept, sorted, for its turn."""
         try:
-            message = decode_record(raw, config.avro, with_headers=self._headers_first)
-            if message["rawValue"] is None and message["value"] is not None:
-                message["value"] = json.loads(to_json_text(message["value"]))  # Avro: bytes, dates → JSON
-            context = expression_context(message)
-            if config.activation_condition is not None and not config.activation_condition.is_true(context):
-                return Prepared(raw)
-            message_id = f"{message['topic']}-{message['partition']}-{message['offset']}"
-            if config.message_id is not None:
-                message_id = _text(config.message_id.evaluate(context), "MESSAGE_ID_EXPRESSION")
-            correlation_key = ""
-            if config.correlation_key is not None and config.mode is Mode.CORRELATE:
-                correlation_key = _text(
-                    config.correlation_key.evaluate(context), "CORRELATION_KEY_EXPRESSION"
-                )
-            result = self._result(message, context)
-            inbound = Inbound(
-                message_name=config.message_name or str(message["topic"]),
+            return self._prepare(raw)
+        except Exception as error:
+            return Prepared(raw, failure=sort_failure(error))
+
+    def _prepare(self, raw: Mapping[str, Any]) -> Prepared:
+        config = self.config
+        message = decode_record(raw, config.avro, with_headers=self._headers_first)
+        context = expression_context(message)
+        if config.activation_condition is not None and not config.activation_condition.is_true(context):
+            return Prepared(raw)
+        topic: str = message["topic"]  # a string: iter_records checked it
+        if not topic.isascii():
+            _valid_text(topic, "the record's topic")
+        if config.message_id is not None:
+            message_id = _key_text(config.message_id, context, "MESSAGE_ID_EXPRESSION")
+        else:
+            message_id = f"{topic}-{message['partition']}-{message['offset']}"
+        message_name = config.message_name or topic
+        correlation_key = ""
+        if config.correlation_key is not None and config.mode is Mode.CORRELATE:
+            correlation_key = _key_text(config.correlation_key, context, "CORRELATION_KEY_EXPRESSION")
+            # UTF-8 takes at most 4 bytes a character: most keys need no encoding to know they fit.
+            if 4 * (len(message_name) + len(correlation_key)) + 1 > MAX_DYNAMODB_KEY_BYTES:
+                _check_key_size(head_key(message_name, correlation_key))
+        return Prepared(
+            raw,
+            Inbound(
+                message_name=message_name,
                 correlation_key=correlation_key,
                 message_id=message_id,
                 message=message,
-                result=result,
+                result=self._result(message, context),
                 pending_headers=None if self._headers_first else raw.get("headers") or [],
-            )
-        except PermanentRecordError as error:
-            return Prepared(raw, failure=error)
-        return Prepared(raw, inbound)
+            ),
+        )
 
     def _result(self, message: dict[str, Any], context: dict[str, Any]) -> Any:
         """What the workflow receives: the message, or shaped by RESULT_VARIABLE / RESULT_EXPRESSION."""
@@ -174,26 +217,26 @@ class BatchConsumer:
     # -- one record, with AWS -------------------------------------------------------------------------
 
     def _handle(self, prepared: Prepared, correlator: Correlator | None) -> None:
-        if prepared.failure is not None:
-            self._dead_letter(prepared.raw, prepared.failure)
-            return
+        """One outcome for one record; a transient failure is raised, everything else ends here."""
+        failure = prepared.failure
         inbound = prepared.inbound
-        if inbound is None:
+        if failure is None and inbound is None:
             count(self.metrics, "RecordsSkipped")
             return
-        count(self.metrics, "RecordsActivated")
-        try:
-            if correlator is None:
-                self._start(inbound)
-            else:
-                self._correlate(inbound, correlator)
-        except PermanentRecordError as error:
-            self._dead_letter(prepared.raw, error)
-        except Exception as error:
-            if is_aws_error(error) and is_permanent(error):
-                self._dead_letter(prepared.raw, Rejected(str(error)))
+        if inbound is not None:
+            count(self.metrics, "RecordsActivated")
+            try:
+                if correlator is None:
+                    self._start(inbound)
+                else:
+                    self._correlate(inbound, correlator)
                 return
-            raise
+            except Exception as error:
+                failure = sort_failure(error)
+        assert failure is not None
+        if isinstance(failure, TransientRecordError):
+            raise failure
+        self._dead_letter(prepared.raw, failure)  # raises TransientAwsError if the queue refuses
 
     def _start(self, inbound: Inbound) -> None:
         if inbound.too_large:
@@ -219,7 +262,6 @@ class BatchConsumer:
         count(self.metrics, metric)
 
     def _dead_letter(self, raw: Mapping[str, Any], error: PermanentRecordError) -> None:
-        topic, partition, offset = _record_id(raw)
         if self.dead_letters is None:
             # No queue configured: the log is the only place the record survives.
             logger.error(
@@ -228,11 +270,63 @@ class BatchConsumer:
             )
         else:
             self.dead_letters.send(raw, str(error), error.error)
-        logger.warning("record %s-%s@%s dead-lettered: %s: %s", topic, partition, offset, error.error, error)
+        _log_outcome(raw, "dead-lettered", error.error, str(error))
         count(self.metrics, "RecordsDeadLettered")
 
 
-def _text(value: Any, variable: str) -> str:
+def _not_dead_lettered(error: Exception) -> TransientRecordError:
+    held = TransientRecordError(
+        f"could not dead-letter the record: unexpected {type(error).__name__}: {error}"
+    )
+    held.__cause__ = error
+    return held
+
+
+def _log_outcome(raw: Mapping[str, Any], outcome: str, error: str, reason: str) -> None:
+    """One WARNING line per dead-lettered or held-back record: where it is, what became of it, why."""
+    topic, partition, offset = _record_id(raw)
+    logger.warning(
+        "record %s-%s@%s %s: %s: %s",
+        topic,
+        partition,
+        offset,
+        outcome,
+        error,
+        reason,
+        extra={
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "outcome": outcome,
+            "error": error,
+            "reason": reason,
+        },
+    )
+
+
+def _key_text(expression: Expression, context: dict[str, Any], variable: str) -> str:
+    """A correlation key or message id: canonical text (``keys.correlation_key_text``), never empty."""
+    value = expression.evaluate_key(context)
     if value is None or value == "":
         raise PermanentRecordError(f"{variable} gave no value for this record", error="ExpressionError")
-    return correlation_key_text(value)
+    return _valid_text(correlation_key_text(value), variable)
+
+
+def _check_key_size(head: str) -> None:
+    size = len(head.encode())
+    if size > MAX_DYNAMODB_KEY_BYTES:
+        raise PermanentRecordError(
+            f"CORRELATION_KEY_EXPRESSION gave a key that makes the table key {size} bytes,"
+            f" over DynamoDB's {MAX_DYNAMODB_KEY_BYTES}: no subscription can have it",
+            error="ExpressionError",
+        )
+
+
+def _valid_text(text: str, source: str) -> str:
+    """``text`` if UTF-8 can carry it: keys and ids go into DynamoDB keys and execution names."""
+    if not is_valid_text(text):
+        raise UndecodableRecord(
+            f"{source} gave text that is not valid Unicode (a lone surrogate such as \\ud83d,"
+            " a string cut inside an emoji)"
+        )
+    return text

@@ -16,6 +16,7 @@ from kafka_connector import environment as names
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.inbound.expressions import Expression, compile_expression
 from kafka_connector.inbound.records import AvroSettings
+from kafka_connector.input_checks import is_valid_text
 from kafka_connector.limits import MAX_LIFETIME_SECONDS
 
 
@@ -89,6 +90,8 @@ class ConsumerConfig:
             raise ConnectorInputError(
                 "MESSAGE_NAME must not contain '#' (it separates name and key in the table)"
             )
+        if self.message_name is not None and not is_valid_text(self.message_name):
+            raise ConnectorInputError("MESSAGE_NAME must be valid UTF-8 text (it is part of every table key)")
 
 
 def _seconds(raw: str | None) -> int:

@@ -1,6 +1,8 @@
 """Correlate mode: messages meet waiting workflows, exactly once each (docs/guarantees.md).
 
-The protocol is drawn in docs/correlation-table.md#claim-protocol.
+The protocol is drawn in docs/correlation-table.md#claim-protocol. This module is the
+consumer's side; the subscriber's side is :mod:`kafka_connector.inbound.subscriber`
+(re-exported here as :func:`subscribe`).
 
 Two parties write to the correlation table concurrently: the consumer, with a message
 for (name, key), and the subscribe function, with a workflow that starts waiting for
@@ -9,37 +11,49 @@ same item*, and every hand-over is a conditional claim, so:
 
 * a message resumes every subscription waiting for its key whose condition holds (G1),
   and is buffered only when none took it (G2);
-* the consumer buffers a message only if no subscription was added since it looked (the
-  head's version), and a subscriber sees every message buffered before it in the same
-  write that adds it: whichever comes second finds the first (G3);
-* a claim names its claimant, so a retried record or subscription finishes its own
-  hand-over and never starts a second one (G4);
+* the consumer buffers a message only if nothing was added or claimed since it looked
+  (the head's version), and a subscriber sees every message buffered before it in the
+  same write that adds it: whichever comes second finds the first (G3);
+* a hand-over ends with the message's *handled mark*, written with the release; a claim
+  is refused once the mark exists and buffering is refused while it does, so a record
+  delivered again — after a lost commit, a timeout, a fault at any point — never reaches
+  anyone new; a claim an earlier attempt of the same record left is finished, and a
+  "gone" answer on it means that attempt's callback got through (G4);
 * a subscription whose task is gone is dropped and the message moves on (G5);
 * a result too large for Step Functions fails the waiting task instead (G6).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from kafka_connector.inbound.exceptions import MessageTooLarge, TransientAwsError
-from kafka_connector.inbound.expressions import Expression, ExpressionError, compile_expression
-from kafka_connector.inbound.items import BufferOutcome, Head, Subscription
-from kafka_connector.inbound.keys import head_key, subscription_attribute
+from kafka_connector.inbound.expressions import ExpressionError, compile_expression
+from kafka_connector.inbound.items import (
+    HANDLED_MARK_SECONDS,
+    BufferOutcome,
+    ClaimStatus,
+    HandledMark,
+    Head,
+    Subscription,
+    new_attempt,
+)
 from kafka_connector.inbound.message import Inbound, expression_context
 from kafka_connector.inbound.step_functions import CallbackOutcome, TaskCallbacks
+from kafka_connector.inbound.subscriber import SubscribeOutcome, subscribe
 from kafka_connector.inbound.table import CorrelationTable
 from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
 
+__all__ = ["Correlator", "Delivery", "SubscribeOutcome", "subscribe"]
+
 logger = logging.getLogger(__name__)
 
-_MAX_CONFLICTS = 8
-_MAX_CANDIDATES = 25  # buffered messages looked at per subscription attempt
+_MAX_ROUNDS = 8  # reads of a key whose head keeps changing under us, per record
 INVALID_CONDITION_ERROR = "ConnectorInputError"
 
 
@@ -47,8 +61,19 @@ class Delivery(Enum):
     DELIVERED = "delivered"
     BUFFERED = "buffered"
     DROPPED = "dropped"  # nobody waits and MESSAGE_TTL_SECONDS is 0
-    DUPLICATE = "duplicate"  # a redelivered record whose message was buffered before
+    DUPLICATE = "duplicate"  # a redelivered record: its message was handled (delivered or buffered) before
     TOO_LARGE = "too-large"  # G6: waiting tasks failed; the record goes to the dead-letter queue
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """What offering a message to a head's subscriptions came to."""
+
+    matched: bool = False  # some subscription's condition accepted it
+    delivered: bool = False  # some subscription took it (or an earlier attempt's callback did)
+    handled: bool = False  # its handled mark exists: a redelivered record
+    changed: bool = False  # the head was not as read; ``head`` is as it is now
+    head: Head | None = None
 
 
 def _condition_holds(
@@ -60,7 +85,8 @@ def _condition_holds(
 
     ``None`` means the condition itself is broken (possible for subscriptions written
     straight into the table): the waiting task is failed, since no message can ever
-    satisfy it, rather than left waiting forever.
+    satisfy it, rather than left waiting forever. A condition that fails on this message
+    (an error while evaluating) does not accept it; the subscription waits on.
     """
     if not subscription.condition:
         return True
@@ -79,7 +105,15 @@ def _condition_holds(
 
 
 class Correlator:
-    """Consumer side: deliver or buffer each message; heads are read for a whole batch at once."""
+    """Consumer side: deliver or buffer each message; heads are read for a whole batch at once.
+
+    What it knows of the table is kept per key: the head as last read (or as our own
+    writes left it), and which messages were seen to have no handled mark *after* that
+    head was read. A subscription in a head read before a message's hand-over completed
+    was waiting during that hand-over, never after it; so a claim on such a head, checked
+    against a later read of the mark, can never reach a subscriber that came after the
+    message was handed over (G4). Whenever a head is read again, the marks are too.
+    """
 
     def __init__(
         self,
@@ -94,165 +128,163 @@ class Correlator:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
         self._heads: dict[str, Head | None] = {}
+        self._unhandled: dict[str, set[str]] = {}  # key → message ids without a mark since its head was read
 
     def prefetch(self, inbound: Iterable[Inbound]) -> None:
-        """Read the heads of all keys of a batch: one request per 100 distinct keys."""
-        missing = {i.head for i in inbound} - self._heads.keys()
-        if missing:
-            self._heads.update(self.table.get_heads(sorted(missing)))
+        """Read the heads of all keys of a batch, then the marks of the messages someone waits for.
+
+        One request per 100 distinct keys, and — only for keys that have subscriptions —
+        one per 100 of their messages: a redelivered record is then a duplicate at no cost.
+        """
+        records = list(inbound)
+        missing = {i.head for i in records} - self._heads.keys()
+        if not missing:
+            return
+        for key, head in self.table.get_heads(sorted(missing)).items():
+            self._read(key, head)
+        waited_for = {
+            (i.head, i.message_id) for i in records if i.head in missing and self._waited_for(i.head)
+        }
+        if waited_for:
+            handled = self.table.handled(sorted(waited_for))
+            for key, message_id in waited_for - handled:
+                self._unhandled[key].add(message_id)
+
+    def _waited_for(self, key: str) -> bool:
+        head = self._heads.get(key)
+        return bool(head and head.subscriptions)
+
+    def _read(self, key: str, head: Head | None) -> None:
+        """A head as just read from the table: what was known of its marks is out of date."""
+        self._heads[key] = head
+        self._unhandled[key] = set()
 
     def _head(self, key: str) -> Head | None:
         if key not in self._heads:
-            self._heads[key] = self.table.get_head(key)
+            self._read(key, self.table.get_head(key))
         return self._heads[key]
 
+    def _handled(self, inbound: Inbound) -> bool:
+        """Whether the message was handed over before, judged after its head was last read."""
+        known = self._unhandled.setdefault(inbound.head, set())
+        if inbound.message_id in known:
+            return False
+        if self.table.handled([(inbound.head, inbound.message_id)]):
+            return True
+        known.add(inbound.message_id)
+        return False
+
+    def _mark(self, inbound: Inbound, now: float) -> HandledMark:
+        return HandledMark(inbound.head, inbound.message_id, int(now) + self._mark_seconds)
+
+    @property
+    def _mark_seconds(self) -> int:
+        return max(self.ttl_seconds, HANDLED_MARK_SECONDS)
+
     def correlate(self, inbound: Inbound) -> Delivery:
-        for _ in range(_MAX_CONFLICTS):
-            head = self._head(inbound.head)
-            matched, delivered = (
-                self._deliver(head, inbound) if head and head.subscriptions else (False, False)
-            )
-            if matched and inbound.too_large:
+        inbound.complete()  # a record that cannot be sent fails here, before anything is claimed
+        attempt = new_attempt()
+        key = inbound.head
+        for _ in range(_MAX_ROUNDS):
+            head = self._head(key)
+            offer = self._offer(head, inbound, attempt) if head and head.subscriptions else _Offer()
+            if offer.handled:
+                return Delivery.DUPLICATE
+            if offer.changed:
+                self._read(key, offer.head)
+                continue
+            if offer.matched and inbound.too_large:
                 return Delivery.TOO_LARGE  # the waiting tasks were failed instead
-            if delivered:
+            if offer.delivered:
                 return Delivery.DELIVERED
             if self.ttl_seconds <= 0:
                 return Delivery.DROPPED
             if inbound.too_large:
                 return Delivery.TOO_LARGE  # cannot be buffered for a later subscription either
             now = self.clock()
-            head = self._heads[inbound.head]
             outcome = self.table.buffer(
-                head,
-                inbound.head,
+                self._heads.get(key),
+                key,
                 inbound.message_id,
                 inbound.complete(),
-                inbound.result,
+                inbound.result_json,
                 expires_at=int(now) + self.ttl_seconds,
+                keep_until=int(now) + self._mark_seconds,
                 now=now,
             )
             if outcome is BufferOutcome.DUPLICATE:
                 return Delivery.DUPLICATE
             if outcome is BufferOutcome.BUFFERED:
                 # Our own write bumped the version; the next message for this key re-reads.
-                self._heads.pop(inbound.head, None)
+                self._heads.pop(key, None)
                 return Delivery.BUFFERED
-            self._heads[inbound.head] = self.table.get_head(inbound.head)  # a subscriber came in: look again
-        raise TransientAwsError(f"correlation key {inbound.head!r} kept changing; retry later")
+            self._read(key, self.table.get_head(key))  # a subscriber came in: look again
+        raise TransientAwsError(f"correlation key {key!r} kept changing; retry later")
 
-    def _deliver(self, head: Head, inbound: Inbound) -> tuple[bool, bool]:
-        """Offer the message to every waiting subscription of ``head``: (any matched, any took it)."""
-        context = expression_context(inbound.complete())
+    def _offer(self, head: Head, inbound: Inbound, attempt: str) -> _Offer:
+        """Offer the message to every waiting subscription of ``head`` at once.
+
+        The subscriptions an earlier attempt of this record claimed are finished first,
+        whatever their expiry (their condition held when they were claimed); then every
+        unexpired, available one whose condition holds. All are claimed in one write,
+        resumed one by one, and released in one write that leaves the handled mark.
+        """
+        message_id = inbound.message_id
         now = self.clock()
-        matched = delivered = False
-        dead = [s.attribute for s in head.subscriptions.values() if s.expired(now)]
+        context = expression_context(inbound.complete())
+        mine: list[Subscription] = []
+        fresh: list[Subscription] = []
+        dead: list[str] = []
         for subscription in sorted(head.subscriptions.values(), key=lambda s: s.attribute):
-            if subscription.expired(now) or not subscription.available_to(inbound.message_id, now):
-                continue
-            holds = _condition_holds(subscription, context, self.callbacks)
-            if holds is None:
+            if subscription.claim == message_id:
+                mine.append(subscription)
+            elif not subscription.available_to(message_id, now):
+                continue  # another message is being handed to it
+            elif subscription.expired(now):
                 dead.append(subscription.attribute)
-            if not holds:
-                continue
-            matched = True
-            claimed = self.table.claim_subscription(head.key, subscription.attribute, inbound.message_id, now)
-            if claimed is None:
-                continue  # another message took it, or it is gone
-            if inbound.too_large:
-                self.callbacks.fail(
-                    subscription.token,
-                    MessageTooLarge.error,
-                    f"message {inbound.message_id} is {inbound.result_size} bytes,"
-                    f" over the {MAX_STEP_FUNCTIONS_PAYLOAD_BYTES}-byte limit of Step Functions",
-                )
-                outcome = CallbackOutcome.GONE
             else:
-                outcome = self.callbacks.succeed(subscription.token, inbound.result_json)
-            self.table.release(claimed, {subscription.attribute: inbound.message_id})
-            delivered = delivered or outcome is CallbackOutcome.DELIVERED
-            head = _without(claimed, [subscription.attribute])
-        if dead:
-            self.table.remove_subscriptions(head.key, dead)
-            head = _without(head, dead)
-        self._heads[head.key] = head
-        return matched, delivered
-
-
-def _without(head: Head, attributes: list[str]) -> Head:
-    remaining = {k: v for k, v in head.subscriptions.items() if k not in attributes}
-    return Head(head.key, head.version, remaining, head.buffered)
-
-
-class SubscribeOutcome(Enum):
-    WAITING = "waiting"
-    DELIVERED = "delivered"  # a buffered message was handed over at once (G2)
-
-
-def subscribe(
-    table: CorrelationTable,
-    callbacks: TaskCallbacks,
-    *,
-    message_name: str,
-    correlation_key: str,
-    task_token: str,
-    condition: str | None,
-    ttl_seconds: int | None,
-    clock: Callable[[], float] = time.time,
-) -> SubscribeOutcome:
-    """Subscriber side: register, then take the oldest buffered message that matches, if any.
-
-    The registering write returns the head as it is right after it, so every message
-    buffered before this subscription existed is in view (G3). A retried call with the
-    same token re-registers nothing and first finishes any hand-over it had begun (G4).
-    """
-    now = clock()
-    key = head_key(message_name, correlation_key)
-    head = table.subscribe(
-        key,
-        task_token,
-        condition=condition,
-        expires_at=int(now) + ttl_seconds if ttl_seconds else None,
-        now=now,
-    )
-    attribute = subscription_attribute(task_token)
-    expression = compile_expression(condition, name="activationCondition") if condition else None
-    for _ in range(_MAX_CONFLICTS):
-        me = head.subscriptions.get(attribute)
-        if me is None:
-            return SubscribeOutcome.DELIVERED  # served and released meanwhile
-        buffered = {m.message_id: m for m in head.buffered.values() if m.available_to(attribute, now)}
-        if me.claim not in buffered and not me.available_to(attribute, now):
-            # Claimed, freshly, for a message that is not buffered: a consumer is delivering
-            # it to us right now. (A claim for a buffered one is our own earlier attempt.)
-            return SubscribeOutcome.WAITING
-        # A retry first finishes the hand-over it had begun, then oldest first.
-        candidates = sorted(buffered.values(), key=lambda m: (m.message_id != me.claim, m.arrived_at))
-        if not candidates:
-            return SubscribeOutcome.WAITING
-        bodies = table.get_bodies(key, [m.message_id for m in candidates[:_MAX_CANDIDATES]])
-        for candidate in candidates[:_MAX_CANDIDATES]:
-            body = bodies.get(candidate.message_id)
-            if body is None or not _accepts(expression, body.message):
-                continue
-            claimed = table.claim_buffered(key, attribute, candidate, now)
-            if claimed is None:
-                break  # someone else moved: look at the head again
-            outcome = callbacks.succeed(task_token, json.dumps(body.result, separators=(",", ":")))
-            if outcome is CallbackOutcome.DELIVERED:
-                table.release(claimed, {attribute: candidate.message_id, candidate.attribute: attribute})
-                return SubscribeOutcome.DELIVERED
-            table.return_message(key, attribute, candidate)  # our own task is gone: leave the message
-            return SubscribeOutcome.WAITING
+                holds = _condition_holds(subscription, context, self.callbacks)
+                if holds is None:
+                    dead.append(subscription.attribute)
+                elif holds:
+                    fresh.append(subscription)
+        wanted = mine + fresh
+        if not wanted:
+            if dead:
+                self.table.remove_subscriptions(head.key, dead)
+                self._heads[head.key] = head.without(set(dead))
+            return _Offer()
+        if self._handled(inbound):
+            return _Offer(handled=True)
+        status, claimed = self.table.claim_subscriptions(head, wanted, message_id, attempt, now)
+        if status is ClaimStatus.CHANGED or claimed is None:
+            return _Offer(changed=True, head=claimed)
+        delivered = False
+        for subscription in wanted:
+            outcome = self._call_back(subscription, inbound)
+            # "Gone" on a claim an earlier attempt left means its callback got through.
+            delivered = delivered or outcome is CallbackOutcome.DELIVERED or subscription in mine
+        released = self.table.release(
+            claimed,
+            {s.attribute: message_id for s in wanted},
+            attempt,
+            dead=dead,
+            mark=self._mark(inbound, now) if delivered else None,
+        )
+        if released.reread:
+            self._read(head.key, released.head)
         else:
-            return SubscribeOutcome.WAITING  # nothing buffered matches this subscription
-        head = table.get_head(key) or Head(key)
-    raise TransientAwsError(f"correlation key {key!r} kept changing; retry later")
+            self._heads[head.key] = released.head
+        if delivered:  # handled now: a later record with the same id must read the mark
+            self._unhandled.setdefault(head.key, set()).discard(message_id)
+        return _Offer(matched=True, delivered=delivered or bool(released.taken_over))
 
-
-def _accepts(expression: Expression | None, message: dict[str, Any]) -> bool:
-    if expression is None:
-        return True
-    try:
-        return expression.is_true(expression_context(message))
-    except ExpressionError:
-        return False
+    def _call_back(self, subscription: Subscription, inbound: Inbound) -> CallbackOutcome:
+        if inbound.too_large:
+            return self.callbacks.fail(
+                subscription.token,
+                MessageTooLarge.error,
+                f"message {inbound.message_id} is {inbound.result_size} bytes,"
+                f" over the {MAX_STEP_FUNCTIONS_PAYLOAD_BYTES}-byte limit of Step Functions",
+            )
+        return self.callbacks.succeed(subscription.token, inbound.result_json)

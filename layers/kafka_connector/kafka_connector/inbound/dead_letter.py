@@ -34,7 +34,14 @@ def dead_letter_body(record: Mapping[str, Any], reason: str, error: str) -> str:
         "reason": reason,
         "record": dict(record),
     }
-    text = json.dumps(redaction.redact_data(body), separators=(",", ":"))
+    try:
+        text = json.dumps(redaction.redact_data(body), separators=(",", ":"))
+    except (RecursionError, TypeError, ValueError):
+        # The event's own fields cannot be written as JSON (nested past any encoder's depth):
+        # the record must still leave the partition, so it goes without them, saying so.
+        body["record"] = {k: record.get(k) for k in ("topic", "partition", "offset", "timestamp")}
+        body["recordOmitted"] = "the record cannot be written as JSON; read it from the topic at this offset"
+        return json.dumps(redaction.redact_data(body), separators=(",", ":"))
     if len(text.encode()) > MAX_SQS_MESSAGE_BYTES:  # sent without its value, saying so
         body["record"] = {k: v for k, v in record.items() if k != "value"}
         body["valueOmitted"] = "the value exceeds what SQS can carry; read it from the topic at this offset"

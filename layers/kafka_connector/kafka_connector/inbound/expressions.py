@@ -38,7 +38,7 @@ import jsonatapy
 
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.inbound.exceptions import PermanentRecordError
-from kafka_connector.inbound.fast_paths import FALLBACK, fast_path
+from kafka_connector.inbound.fast_paths import FALLBACK, exact_path, fast_path
 
 #: Wall-clock bound of one evaluation. A non-terminating expression then fails the record
 #: (JSONata code D1012) instead of running the function into its timeout, which would
@@ -81,13 +81,14 @@ class Expression:
     compiled, ``name`` the configuration variable it came from (for error messages).
     """
 
-    __slots__ = ("fast", "name", "source", "text")
+    __slots__ = ("exact", "fast", "name", "source", "text")
 
     def __init__(self, source: str, text: str, name: str) -> None:
         self.source = source
         self.text = text
         self.name = name
         self.fast = fast_path(text)
+        self.exact = exact_path(text)
 
     def __repr__(self) -> str:
         return f"Expression({self.name}={self.source!r})"
@@ -122,6 +123,19 @@ class Expression:
                 raise
             raise self._failed(error) from None
 
+    def evaluate_key(self, data: Any) -> Any:
+        """:meth:`evaluate` for a correlation key or a message id: a plain path selects the value exactly.
+
+        ``value.orderId`` on ``{"orderId": 1234567890123456789}`` gives that integer, not the
+        engine's double ``1234567890123456768`` (docs/correlation-table.md#correlation-keys).
+        Any other expression is the engine's, numbers as doubles, as in jsonata-js.
+        """
+        if self.exact is not None:
+            result = self.exact(data)
+            if result is not FALLBACK:
+                return result
+        return self.evaluate(data)
+
     def is_true(self, data: Any) -> bool:
         """Whether the result counts as true, by JSONata's own ``$boolean`` rules (see :func:`truthy`)."""
         return truthy(self.evaluate(data))
@@ -149,8 +163,21 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str | dict):
         return len(value) > 0
     if isinstance(value, list | tuple):
-        return any(truthy(item) for item in value)
+        # Iterative: a condition may select an array nested thousands deep.
+        stack = [iter(value)]
+        while stack:
+            item = next(stack[-1], _END)
+            if item is _END:
+                stack.pop()
+            elif isinstance(item, list | tuple):
+                stack.append(iter(item))
+            elif truthy(item):
+                return True
+        return False
     return False  # functions, regexes: JSONata casts them to false
+
+
+_END: Any = object()
 
 
 def strip_markers(source: str) -> str:

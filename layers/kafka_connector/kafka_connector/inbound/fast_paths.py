@@ -7,6 +7,10 @@ expression. A fast path answers only when the answer is certain; anything else (
 whose JSONata semantics map and flatten; mixed types, where JSONata raises; string ordering,
 where JavaScript compares UTF-16 units) returns FALLBACK and the engine decides.
 tests/unit/test_expressions.py checks the two agree on generated data.
+
+:func:`exact_path` is the one place that differs from the engine on purpose: for
+correlation keys and message ids it gives what a plain path selects exactly as the record
+holds it — an integer of any size exact, where the engine rounds it to a double.
 """
 
 from __future__ import annotations
@@ -93,11 +97,36 @@ _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def fast_path(text: str) -> Callable[[Any], Any] | None:
-    """A Python evaluator for ``text`` when it is a plain path or path-vs-literal comparison."""
+def _body(text: str) -> str:
     body = text.strip()
     while body.startswith("(") and body.endswith(")") and body.count("(") == 1 and body.count(")") == 1:
         body = body[1:-1].strip()
+    return body
+
+
+def exact_path(text: str) -> Callable[[Any], Any] | None:
+    """For a plain path: what it selects, exactly as the record holds it (``None`` when undefined).
+
+    The engine's numbers are doubles: ``1234567890123456789`` comes back as
+    ``1234567890123456768``, and two ids that differ in their last digits would correlate
+    or be named alike. A key is text compared for equality, so it must be the record's own
+    value. Arrays along the path are JSONata's to map and flatten: FALLBACK.
+    """
+    body = _body(text)
+    segments = _segments(body) if _PATH.fullmatch(body) else None
+    if segments is None:
+        return None
+
+    def path(data: Any) -> Any:
+        found = _walk(data, segments)
+        return None if found is _UNDEFINED else found
+
+    return path
+
+
+def fast_path(text: str) -> Callable[[Any], Any] | None:
+    """A Python evaluator for ``text`` when it is a plain path or path-vs-literal comparison."""
+    body = _body(text)
     if _PATH.fullmatch(body):
         segments = _segments(body)
         if segments is None:

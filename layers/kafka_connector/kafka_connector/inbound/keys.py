@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 SUBSCRIPTION_PREFIX = "sub_"
@@ -18,8 +20,90 @@ BODY_PREFIX = "msg#"
 
 
 def correlation_key_text(value: Any) -> str:
-    """The correlation key as stored: strings as they are, other JSON values as compact JSON."""
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """The correlation key as stored: one text on both sides (docs/correlation-table.md#correlation-keys).
+
+    A string is itself. Any other JSON value is its *canonical* compact JSON, so that the same
+    JSON value is the same key whatever its spelling and whichever side read it:
+
+    * a number with an integer value is its exact decimal integer: ``1``, ``1.0``, ``1e0`` and
+      ``10E-1`` are all ``1``, ``-0`` is ``0``, ``1e21`` is ``1000000000000000000000``, and
+      ``1234567890123456789`` stays exactly that (as long as it reaches here as an integer:
+      the consumer evaluates a plain path key without the engine's doubles);
+    * any other number is the shortest text that reads back as the same double, written as
+      JavaScript writes it (``0.1``, ``-2.5``, ``1e-7``);
+    * ``true``, ``false``; arrays in order; objects with their members sorted by name;
+      no blanks, non-ASCII kept;
+    * ``NaN``/``Infinity`` (which records may hold and the consumer reads as text) are the
+      strings ``NaN``, ``Infinity``, ``-Infinity``.
+
+    Cheap for the usual keys: a string is returned at once, an int is ``str()``.
+    """
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    return _canonical(value)
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, Mapping):
+        members = sorted((str(k), v) for k, v in value.items())
+        return "{" + ",".join(f"{_string(k)}:{_canonical_json(v)}" for k, v in members) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_canonical_json(v) for v in value) + "]"
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+def _canonical_json(value: Any) -> str:
+    """Inside an array or object a string is JSON text (quoted); everything else as at the top."""
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _string(_number_text(value))
+    return _canonical(value)
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _number_text(value: float) -> str:
+    """A double as canonical key text: an integer exactly, else ECMAScript's ``Number::toString``."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if value.is_integer():
+        return str(int(value))
+    # repr() gives the shortest digits that read back as the same double ("1.5e-07",
+    # "0.001"); they are laid out again the way JavaScript does: value = 0.DIGITS × 10**point.
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    significant = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(significant))
+    digits = significant.rstrip("0")
+    if 0 < point <= 21:
+        text = digits[:point].ljust(point, "0") + ("." + digits[point:] if len(digits) > point else "")
+    elif -6 < point <= 0:
+        text = "0." + "0" * -point + digits
+    else:
+        power = point - 1
+        text = (
+            digits[0]
+            + ("." + digits[1:] if len(digits) > 1 else "")
+            + f"e{'+' if power > 0 else '-'}{abs(power)}"
+        )
+    return ("-" if value < 0 else "") + text
 
 
 def head_key(message_name: str, correlation_key: str) -> str:

@@ -11,9 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kafka_connector.inbound.exceptions import PermanentRecordError, UndecodableRecord
 from kafka_connector.inbound.keys import head_key
 from kafka_connector.inbound.records import decode_headers
-from kafka_connector.limits import fits_step_functions
+from kafka_connector.input_checks import shown
+from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
+from kafka_connector.serialization.json_codec import json_compatible
 
 
 def expression_context(message: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +26,42 @@ def expression_context(message: dict[str, Any]) -> dict[str, Any]:
     (``value.itemId`` and ``response.timestamp``); both work here.
     """
     return {**message, "response": message}
+
+
+def result_text(result: Any) -> tuple[str, int]:
+    """The result as Step Functions takes it: strict compact JSON, and its size in UTF-8 bytes.
+
+    Everything that can make a result unsendable is found here, before any hand-over
+    begins, and is the record's permanent error:
+
+    * a float that is not finite — a number beyond a double (``1e400``) or an expression's
+      ``NaN`` — is written as ``"NaN"``/``"Infinity"``/``"-Infinity"``, as decoded ``NaN``
+      already is (strict JSON out: no other parser reads ``NaN``);
+    * text that is not valid Unicode (a lone surrogate such as ``"\\ud83d"``, what
+      ``JSON.stringify`` writes for a string cut inside an emoji): UTF-8 cannot carry it;
+    * nesting beyond what the encoder's recursion reaches;
+    * a value that is not JSON at all (an expression giving a function).
+
+    The size is counted in bytes, not characters: ``é`` is two, ``😀`` four.
+    """
+    try:
+        try:
+            text = json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except ValueError:  # NaN or ±Infinity somewhere: rare, so the walk is paid only then
+            text = json.dumps(json_compatible(result), separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        raise UndecodableRecord("the result nests too deep to be written as JSON") from None
+    except TypeError as error:
+        raise PermanentRecordError(f"the result is not JSON: {error}", error="ExpressionError") from None
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as error:
+        around = shown(text[max(error.start - 30, 0) : error.end + 30])
+        raise UndecodableRecord(
+            "the result holds text that is not valid Unicode (a lone surrogate such as \\ud83d,"
+            f" a string cut inside an emoji), near …{around}…"
+        ) from None
+    return text, size
 
 
 @dataclass(slots=True)
@@ -41,12 +80,21 @@ class Inbound:
     #: The record's raw headers while ``message["headers"]`` is not decoded yet.
     pending_headers: list[Any] | None = None
     _result_json: str | None = None
+    _result_size: int = 0
 
     def complete(self) -> dict[str, Any]:
-        """The message with its headers decoded: call before it is shown to anyone or sent."""
+        """The message ready to be shown to anyone or sent: headers decoded, result encoded.
+
+        Called before any hand-over begins (the correlator calls it before it claims a
+        subscription, and before buffering), so a record whose headers or result cannot be
+        sent raises its :class:`PermanentRecordError` here, with nothing claimed or written.
+        """
         if self.pending_headers is not None:
             self.message["headers"] = decode_headers(self.pending_headers)
             self.pending_headers = None
+        if self._result_json is None:
+            # The result holds the message itself unless RESULT_EXPRESSION reshaped it.
+            self._result_json, self._result_size = result_text(self.result)
         return self.message
 
     @property
@@ -55,17 +103,20 @@ class Inbound:
 
     @property
     def result_json(self) -> str:
+        """The result as strict compact JSON (:func:`result_text`)."""
         if self._result_json is None:
-            self.complete()  # the result holds the message itself unless RESULT_EXPRESSION reshaped it
-            self._result_json = json.dumps(self.result, separators=(",", ":"), ensure_ascii=False)
+            self.complete()
+        assert self._result_json is not None  # complete() sets it or raises
         return self._result_json
 
     @property
     def result_size(self) -> int:
         """The result's size in UTF-8 bytes, as Step Functions counts it."""
-        return len(self.result_json.encode())
+        if self._result_json is None:
+            self.complete()
+        return self._result_size
 
     @property
     def too_large(self) -> bool:
         """Over what Step Functions accepts as task output or execution input (G6)."""
-        return not fits_step_functions(self.result_json)
+        return self.result_size > MAX_STEP_FUNCTIONS_PAYLOAD_BYTES

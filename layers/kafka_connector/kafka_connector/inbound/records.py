@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import array
 import binascii
+import functools
+import io
 import json
 import os
 import uuid
@@ -26,17 +28,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafka_connector import environment as env_names
+from kafka_connector.aws.errors import error_code, is_aws_error, is_permanent
 from kafka_connector.errors import ConnectorInputError
-from kafka_connector.inbound.exceptions import UndecodableRecord
+from kafka_connector.inbound.exceptions import TransientAwsError, UndecodableRecord
 from kafka_connector.serialization import glue_registry
 from kafka_connector.serialization.avro_codec import decode_avro_body, parse_avro_schema
 from kafka_connector.serialization.formats import SerializationType, WireFormat
-from kafka_connector.serialization.framing import detect_framing
+from kafka_connector.serialization.framing import FramingError, detect_framing
+from kafka_connector.serialization.json_codec import json_compatible
 
 if TYPE_CHECKING:
     from fastavro.types import Schema
 
-_json_decoder = json.JSONDecoder(strict=False)  # strict=False: raw control characters inside strings
+#: strict=False: raw control characters inside strings are tolerated. ``NaN``, ``Infinity`` and
+#: ``-Infinity`` (what Python's ``json.dumps`` writes by default) are not JSON: they are read as
+#: the strings ``"NaN"``… so that what leaves the connector is strict JSON (docs/payloads.md).
+#: The hook costs nothing for values without them; a custom ``parse_float`` would cost 40 %.
+_json_decoder = json.JSONDecoder(strict=False, parse_constant=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +147,13 @@ def decode_headers(headers: list[Mapping[str, list[int]]] | None) -> dict[str, s
 _JSON_START = frozenset('{["-0123456789tfn \t\r\n')
 
 
-def parse_text(text: str) -> Any:
+def parse_text(text: str, field: str = "value") -> Any:
     """JSON when the text is JSON (control characters inside strings tolerated), else the text.
 
     Text that cannot start a JSON document (a key like ``order-17``) is returned without
     trying: raising and catching the decoder's error costs more than the decode itself.
+    JSON nested deeper than the decoder's recursion (about 1,000 levels) is JSON, but no
+    workflow could be given it: :class:`UndecodableRecord` naming ``field``.
     """
     if not text or text[0] not in _JSON_START:
         return text
@@ -151,6 +161,10 @@ def parse_text(text: str) -> Any:
         return _json_decoder.decode(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise UndecodableRecord(
+            f"the {field} is JSON nested too deep to decode (about 1,000 levels)"
+        ) from None
 
 
 def _avro_value(data: bytes, settings: AvroSettings, metadata: Mapping[str, Any] | None) -> tuple[bool, Any]:
@@ -164,7 +178,10 @@ def _avro_value(data: bytes, settings: AvroSettings, metadata: Mapping[str, Any]
     if (metadata or {}).get("dataFormat") == "AVRO" and _is_uuid(schema_id) and data[:1] not in (b"{", b"["):
         # The mapping's schema registry integration named a Glue version (SOURCE record format).
         return True, _decode(data, _glue_schema(uuid.UUID(str(schema_id))))
-    framing = detect_framing(data)
+    try:
+        framing = detect_framing(data)
+    except FramingError as error:
+        raise UndecodableRecord(f"value: {error}") from None
     if framing.wire_format is WireFormat.GLUE and settings.wire_format in (None, WireFormat.GLUE):
         return True, _decode(framing.body, _glue_schema(framing.glue_version))
     if framing.wire_format is WireFormat.CONFLUENT and settings.wire_format in (None, WireFormat.CONFLUENT):
@@ -185,11 +202,88 @@ def _is_uuid(value: object) -> bool:
 
 
 def _glue_schema(version: uuid.UUID | None) -> Schema:
-    return parse_avro_schema(glue_registry.schema_definition(version), "Glue schema version")[0]
+    """The parsed schema of a Glue version a record names; a version that cannot be read is the record's.
+
+    A version id that Glue does not know (``EntityNotFoundException``), or whose schema is not
+    Avro, will never be read: :class:`UndecodableRecord`, remembered like a found schema (ids
+    are assigned by Glue, a missing one never appears later). Throttling, a missing
+    permission, a network failure: :class:`TransientAwsError`, asked again next time.
+    """
+    schema, reason = _glue_schema_or_reason(version)
+    if schema is None:
+        raise UndecodableRecord(reason)
+    return schema
+
+
+@functools.lru_cache(maxsize=256)
+def _glue_schema_or_reason(version: uuid.UUID | None) -> tuple[Schema | None, str]:
+    try:
+        definition = glue_registry.schema_definition(version)
+    except Exception as error:
+        if not is_aws_error(error):
+            raise
+        if is_permanent(error):
+            return None, f"the value names Glue schema version {version}; Glue answers {error_code(error)}"
+        raise TransientAwsError(
+            f"Glue GetSchemaVersion {version}: {error_code(error) or type(error).__name__}"
+        ) from error
+    try:
+        schema = parse_avro_schema(definition, "Glue schema version")[0]
+    except (ConnectorInputError, RecursionError):
+        return None, f"Glue schema version {version} is not an Avro schema this consumer can read"
+    return schema, ""
+
+
+#: Parsed schemas by id, with whether a value of theirs can nest without bound. The schema is
+#: kept in the entry so its id cannot be reused while the entry exists.
+_RECURSIVE: dict[int, tuple[Any, bool]] = {}
+_TYPE_KEYS = frozenset({"type", "fields", "items", "values"})
+
+
+def _is_recursive(schema: Any) -> bool:
+    """Whether a record type of ``schema`` contains itself (a tree, a linked list).
+
+    fastavro's compiled reader recurses in C once per level: a value of such a schema a few
+    thousand levels deep (a few kilobytes, or none at all for a record that requires
+    itself) overflows the C stack and kills the process, failing every partition of the
+    batch. Values of recursive schemas are read by fastavro's pure-Python reader instead,
+    which stops with ``RecursionError``: that record's :class:`UndecodableRecord`.
+
+    Avro names a type before it is used, so any cycle of references closes inside the
+    definition of its outermost type: the schema is recursive exactly when a type is
+    referred to (by its full name, as ``parse_schema`` writes it) inside its own definition.
+    """
+    stack: list[tuple[Any, frozenset[str]]] = [(schema, frozenset())]
+    while stack:
+        node, enclosing = stack.pop()
+        if isinstance(node, str):
+            if node in enclosing:
+                return True
+        elif isinstance(node, list):
+            stack.extend((item, enclosing) for item in node)
+        elif isinstance(node, Mapping):
+            kind, name = node.get("type"), node.get("name")
+            if kind in ("record", "error") and isinstance(name, str):
+                enclosing = enclosing | {name}
+            stack.extend((v, enclosing) for k, v in node.items() if k in _TYPE_KEYS)
+    return False
+
+
+def _recursive(schema: Schema) -> bool:
+    entry = _RECURSIVE.get(id(schema))
+    if entry is None:
+        if len(_RECURSIVE) >= 1024:
+            _RECURSIVE.clear()
+        entry = _RECURSIVE[id(schema)] = (schema, _is_recursive(schema))
+    return entry[1]
 
 
 def _decode(body: bytes, schema: Schema) -> Any:
     try:
+        if _recursive(schema):
+            from fastavro._read_py import schemaless_reader  # noqa: PLC0415 - rare: recursive schemas only
+
+            return schemaless_reader(io.BytesIO(body), schema, None)
         return decode_avro_body(body, schema)
     except Exception as error:  # fastavro raises many types on malformed input
         raise UndecodableRecord(f"value is not Avro of the expected schema: {type(error).__name__}") from None
@@ -206,14 +300,18 @@ def decode_record(
     """
     key_bytes = _b64(record.get("key"))
     value_bytes = _b64(record.get("value"))
-    key = None if key_bytes is None else parse_text(key_bytes.decode("utf-8", "replace"))
-    if value_bytes is None:
+    key = None if key_bytes is None else parse_text(key_bytes.decode("utf-8", "replace"), "key")
+    if value_bytes is None:  # a tombstone; an empty value (b"") is the empty text
         value = raw_value = None
     else:
         metadata = record.get("valueSchemaMetadata")
         is_avro, value = _avro_value(value_bytes, avro, metadata if isinstance(metadata, Mapping) else None)
         if is_avro:
             raw_value = None
+            try:
+                value = json_compatible(value)  # bytes, decimals, dates, NaN: JSON types (json_codec)
+            except RecursionError:
+                raise UndecodableRecord("the Avro value nests too deep to be given as JSON") from None
         else:
             raw_value = value_bytes.decode("utf-8", "replace")
             value = parse_text(raw_value)
