@@ -19,11 +19,6 @@ MAX_SQS_MESSAGE_BYTES = 1024 * 1024
 MAX_LIFETIME_SECONDS = 366 * 24 * 3600
 
 
-def fits_step_functions(payload_json: str) -> bool:
-    """Whether a JSON text is within what Step Functions accepts as input or task output."""
-    return len(payload_json.encode()) <= MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
-
-
 #: DynamoDB: a partition key value, in UTF-8 bytes.
 MAX_DYNAMODB_KEY_BYTES = 2048
 #: DynamoDB: one item, in bytes (names and values).
