@@ -11,6 +11,7 @@ modes and in every phase (tests/fault/test_record_outcomes.py checks each outcom
 import base64
 import itertools
 import json
+import sys
 import zlib
 from collections import Counter
 
@@ -31,6 +32,7 @@ from kafka_connector.inbound.config import ConsumerConfig
 from kafka_connector.inbound.step_functions import execution_name
 from local.context import LocalLambdaContext
 from tests.support.aws import Aws
+from tests.support.leaks import logger_writing_to
 
 SECRET = "s3cr3t-never-shown-9f2"
 DOCUMENTED = {"ConnectorInputError", "KafkaNonRetryableError", "KafkaRetryableError"}
@@ -194,7 +196,8 @@ def test_producer_random_payloads(bootstrap, secrets_in_moto, capsys):
     @given(payload=st.one_of(producer_payloads(bootstrap), json_values))
     def run(payload):
         try:
-            response = producer_app.lambda_handler(payload, LocalLambdaContext("producer"))
+            with logger_writing_to(producer_app.logger, sys.stdout):
+                response = producer_app.lambda_handler(payload, LocalLambdaContext("producer"))
         except Exception as error:
             check_error(error, "".join(capsys.readouterr()))
         else:
