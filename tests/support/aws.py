@@ -197,7 +197,12 @@ class Aws:
         return json.loads(described["output"])
 
     def resumptions(self, execution_arn: str) -> int:
-        """How many times the waiting task was completed (the history never lies)."""
+        """How many times the waiting task was completed (the history never lies).
+
+        Read once the execution has finished: the emulator records ``TaskSucceeded`` in the
+        execution's own thread, a moment after ``SendTaskSuccess`` returns.
+        """
+        self.wait_finished(execution_arn)
         events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
         return sum(e["type"] in ("TaskSucceeded", "TaskFailed") for e in events)
 
