@@ -299,8 +299,12 @@ def example() -> tuple[Parent, dict[str, Deployed]]:
 
 
 def test_example_instantiates_the_root_template_three_times() -> None:
-    _, children = example()
+    parent, children = example()
     assert set(children) == {"Shared", "PaymentsCorrelateConnector", "PaymentsStartConnector"}
+    # Every output of the example is one its instance really has with the parameters it gets.
+    values = {name: parent.value(output["Value"]) for name, output in parent.template["Outputs"].items()}
+    assert values["CorrelationTableName"] == children["Shared"].ref("CorrelationTable")
+    assert all(isinstance(v, str) and v for v in values.values()), values
 
 
 def test_example_shares_one_layer_one_table_one_producer_one_subscribe() -> None:
