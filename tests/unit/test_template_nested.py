@@ -32,6 +32,7 @@ from samtranslator.translator.translator import Translator
 from tests.unit.test_template_transform import (
     ACCOUNT,
     BROKERS,
+    MSK_CLUSTER,
     PSEUDO,
     REGION,
     SELF_MANAGED,
@@ -291,11 +292,21 @@ class Parent(Stack):
         )
 
 
-@cache
-def example() -> tuple[Parent, dict[str, Deployed]]:
-    parent = Parent(json.loads(example_transformed()), {})
+def example(**overrides: str) -> tuple[Parent, dict[str, Deployed]]:
+    parent = Parent(json.loads(example_transformed()), overrides)
     assert parent.parameter_errors() == []
     return parent, parent.deploy_children()
+
+
+def test_example_on_msk_with_iam() -> None:
+    """The example's cluster parameters reach every instance: here two MSK mappings, IAM auth."""
+    _, children = example(KafkaSource="MSK", MskClusterArn=MSK_CLUSTER, KafkaAuthType="IAM")
+    for name in ("PaymentsCorrelateConnector", "PaymentsStartConnector"):
+        child = children[name]
+        (mapping,) = child.of_type("AWS::Lambda::EventSourceMapping").values()
+        assert mapping["Properties"]["EventSourceArn"] == MSK_CLUSTER, name
+        assert "kafka-cluster:ReadData" in child.role_actions("ConsumerFunctionRole"), name
+    assert "kafka-cluster:WriteData" in children["Shared"].role_actions("ProducerRole")
 
 
 def test_example_instantiates_the_root_template_three_times() -> None:
