@@ -226,7 +226,10 @@ def test_runtimes_are_python312_and_supported_by_lambda() -> None:
 
 
 def test_functions_use_the_layer_and_powertools_settings() -> None:
-    assert global_function_property("Layers") == [{"Ref": "KafkaConnectorLayer"}]
+    # This stack's layer, or another instance's (ExistingLayerArn, tests/unit/test_template_nested.py).
+    assert global_function_property("Layers") == [
+        {"Fn::If": ["CreateLayer", {"Ref": "KafkaConnectorLayer"}, {"Ref": "ExistingLayerArn"}]}
+    ]
     assert global_function_property("Tracing") == "Active"
     shared = global_function_property("Environment")["Variables"]
     assert shared["POWERTOOLS_METRICS_NAMESPACE"] == "KafkaConnector"
@@ -343,10 +346,10 @@ def test_dead_letter_queue() -> None:
 @pytest.mark.parametrize(
     ("name", "condition", "source_config", "access_condition"),
     [
-        ("MskEventSourceMapping", "IsMsk", "AmazonManagedKafkaEventSourceConfig", "IsSecretAuth"),
+        ("MskEventSourceMapping", "HasMskEventSource", "AmazonManagedKafkaEventSourceConfig", "IsSecretAuth"),
         (
             "SelfManagedEventSourceMapping",
-            "IsSelfManaged",
+            "HasSelfManagedEventSource",
             "SelfManagedKafkaEventSourceConfig",
             "HasSelfManagedSourceAccess",
         ),
@@ -879,11 +882,23 @@ def test_state_machine_wiring() -> None:
         "MessageName": {"Fn::If": ["HasMessageName", {"Ref": "MessageName"}, {"Ref": "TopicName"}]},
     }
     assert substitutions(state_machines()["OrderPaymentDirectStateMachine"]) == {
-        "CorrelationTable": {"Ref": "CorrelationTable"},
+        "CorrelationTable": {
+            "Fn::If": [
+                "CreateCorrelationTable",
+                {"Ref": "CorrelationTable"},
+                {"Ref": "ExistingCorrelationTableName"},
+            ]
+        },
         "MessageName": {"Fn::If": ["HasMessageName", {"Ref": "MessageName"}, {"Ref": "TopicName"}]},
     }
-    # Start mode starts the example start-mode state machine.
-    assert function_env("ConsumerFunction")["STATE_MACHINE_ARN"] == {"Ref": "OnPaymentStateMachine"}
+    # Start mode starts StartStateMachineArn, else the example start-mode state machine.
+    assert function_env("ConsumerFunction")["STATE_MACHINE_ARN"] == {
+        "Fn::If": [
+            "HasStartStateMachineArn",
+            {"Ref": "StartStateMachineArn"},
+            {"Fn::If": ["HasExamples", {"Ref": "OnPaymentStateMachine"}, ""]},
+        ]
+    }
 
 
 # -- IAM -----------------------------------------------------------------------------------------------
