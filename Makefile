@@ -27,6 +27,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
+	$(BIN)/cfn-lint -t examples/multi-connector/template.yaml -a cfn_lint_serverless.rules
 
 format: install
 	$(BIN)/ruff check --fix .
