@@ -102,3 +102,26 @@ def test_a_failed_re_send_keeps_the_old_message(aws, h):
     assert (entry["outcome"], entry["error"], entry["deleted"]) == ("kept", "StateMachineDoesNotExist", False)
     (body,) = aws.dead_letters()
     assert (body["offset"], body["error"]) == (8, "ExpressionError")  # the old message, unchanged
+
+
+def test_a_secret_the_record_carries_never_leaves_a_redrive(aws, h, caplog):
+    import json
+
+    from kafka_connector import redaction
+    from tests.support.leaks import leaks
+
+    secret = "redrive-s3cr3t-Zq9!"
+    redaction.register([secret])  # a process that has resolved it (a producer's placeholder, say)
+    failing = "=$error(value.note)"  # the reason quotes the record
+    record = payment(11, "o-9", note=f"token {secret}")
+    assert h.make_consumer(CORRELATION_KEY_EXPRESSION=failing).handle(event(record)) == OK
+    report = redrive(h)
+    # The dead-letter body masked the secret in the record's value too: what is left is no
+    # longer the record, so it is kept (the topic still has it), not replayed as garbage.
+    (entry,) = report["messages"]
+    assert (entry["outcome"], entry["deleted"]) == ("kept", False)
+    assert "masked" in entry["reason"]
+    (body,) = aws.dead_letters()
+    assert "******" in body["reason"]
+    outputs = {"report": json.dumps(report), "log": caplog.text, "queue": json.dumps(body)}
+    assert leaks({"secret": secret}, outputs) == []

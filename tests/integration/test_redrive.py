@@ -146,3 +146,23 @@ def test_messages_without_a_whole_record_are_kept(aws, h):
 def test_a_consumer_without_a_dead_letter_queue_cannot_redrive(aws, h):
     with pytest.raises(ConnectorInputError, match="DEAD_LETTER_QUEUE_URL"):
         Redriver(h.make_consumer(DEAD_LETTER_QUEUE_URL=""))
+
+
+def test_the_new_reason_is_read_even_where_warnings_are_not_logged(aws, h, caplog):
+    import logging
+
+    outcomes = logging.getLogger("kafka_connector.inbound.batch")
+    dead_lettered_with_a_broken_key(h, payment(2, "o-10"))
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:nowhere"
+    outcomes.setLevel(logging.ERROR)  # LogLevel=ERROR: the consumer's WARNING lines are not written
+    try:
+        caplog.clear()
+        report = redrive(h, CONNECTOR_MODE="start", STATE_MACHINE_ARN=missing)
+        assert [r for r in caplog.records if r.name == outcomes.name] == []
+        assert (outcomes.level, outcomes.propagate) == (logging.ERROR, True)
+    finally:
+        outcomes.setLevel(logging.NOTSET)
+    (entry,) = report["messages"]
+    assert (entry["outcome"], entry["error"]) == ("held back", "StateMachineDoesNotExist")
+    (body,) = aws.dead_letters()
+    assert (body["offset"], body["error"]) == (2, "StateMachineDoesNotExist")

@@ -135,6 +135,11 @@ def read_message(message_id: str, receipt: str, text: str) -> _Message:
         )
     elif not _is_record(body.get("record")):
         message.unreplayable = "not a dead-letter message (no record with a topic, partition and offset)"
+    elif _masked(body["record"]):
+        message.unreplayable = (
+            "the record held a secret, masked when it was dead-lettered:"
+            " replay it from the topic at this offset"
+        )
     else:
         message.record = body["record"]
     return message
@@ -146,6 +151,13 @@ def _is_record(value: object) -> bool:
         and isinstance(value.get("topic"), str)
         and isinstance(value.get("partition"), int)
         and isinstance(value.get("offset"), int)
+    )
+
+
+def _masked(record: Mapping[str, Any]) -> bool:
+    """Whether redaction masked part of the key or value: ``*`` is no base64 character."""
+    return any(
+        isinstance(record.get(name), str) and redaction.MASK in record[name] for name in ("key", "value")
     )
 
 
