@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from local.commands import STACK_COMMANDS, add_stack_commands, run_stack_command
 from local.functions import FUNCTION_CODES, ensure_layer_on_path
 
 
@@ -22,12 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     invoke.add_argument("--env-vars", help="SAM-style JSON file of environment variables")
     commands.add_parser("demo", help="the end-to-end scenario on the embedded broker and the emulator")
+    add_stack_commands(commands, invoke)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # connection chatter while brokers stop
     # `kill` and `timeout` send SIGTERM: clean up (broker, emulator) exactly as on Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
+    if args.command in STACK_COMMANDS or getattr(args, "stack", False):
+        return run_stack_command(args)
     if args.command == "invoke":
         from local.invoke import invoke as run_invoke  # noqa: PLC0415 - imports the layer, after the path is set
         from local.invoke import parse_env  # noqa: PLC0415

@@ -107,6 +107,7 @@ def test_template_is_sam() -> None:
         "ProducerFunction",
         "ConsumerFunction",
         "SubscribeFunction",
+        "RedriveFunction",
     }
 
 
@@ -242,6 +243,7 @@ def test_functions_use_the_layer_and_powertools_settings() -> None:
         "ProducerFunction": "kafka-producer",
         "ConsumerFunction": "kafka-consumer",
         "SubscribeFunction": "kafka-subscribe",
+        "RedriveFunction": "kafka-redrive",
     }
 
 
@@ -924,6 +926,7 @@ def as_list(value: Any) -> list[Any]:
 STAR_RESOURCE_EXCEPTIONS = {
     ("ConsumerFunction", "ResumeWaitingExecutions"): {"states:SendTaskSuccess", "states:SendTaskFailure"},
     ("SubscribeFunction", "DeliverBufferedMessage"): {"states:SendTaskSuccess"},
+    ("RedriveFunction", "RedriveResumeTasks"): {"states:SendTaskSuccess", "states:SendTaskFailure"},
     ("ConsumerFunction", "MskEventSourceDiscovery"): {"kafka:GetBootstrapBrokers"},
     ("ConsumerFunction", "EventSourceNetworkDiscovery"): {
         "ec2:DescribeNetworkInterfaces",
@@ -937,6 +940,7 @@ STAR_RESOURCE_EXCEPTIONS = {
 STAR_RESOURCE_BY_REQUEST = {
     # GetSchemaVersion by SchemaVersionId alone (Glue's documentation; awslabs/aws-glue-schema-registry#68).
     ("ConsumerFunction", "GlueSchemaVersionById"): {"glue:GetSchemaVersion"},
+    ("RedriveFunction", "RedriveGlueSchemaVersionById"): {"glue:GetSchemaVersion"},
 }
 
 
@@ -946,6 +950,7 @@ def test_iam_statements_exist_everywhere_expected() -> None:
         "ProducerRole",
         "ConsumerFunction",
         "SubscribeFunction",
+        "RedriveFunction",
         "OrderPaymentStateMachine",
         "OrderPaymentDirectStateMachine",
     }

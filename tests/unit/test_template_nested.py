@@ -120,11 +120,12 @@ def test_defaults_deploy_the_whole_connector() -> None:
         "ProducerFunction",
         "ConsumerFunction",
         "SubscribeFunction",
+        "RedriveFunction",
     }
     assert names_of(stack, "AWS::SQS::Queue") == {"DeadLetterQueue"}
     assert len(stack.of_type("AWS::StepFunctions::StateMachine")) == 3
     assert len(stack.of_type("AWS::Lambda::EventSourceMapping")) == 1
-    for function in ("ProducerFunction", "ConsumerFunction", "SubscribeFunction"):
+    for function in ("ProducerFunction", "ConsumerFunction", "SubscribeFunction", "RedriveFunction"):
         assert layer_of(stack, function) == [stack.ref(layer)]
     assert environment_of(stack, "ConsumerFunction")["CORRELATION_TABLE"] == stack.ref("CorrelationTable")
     outputs = stack.outputs()
@@ -136,11 +137,12 @@ def test_an_inbound_instance_creates_no_layer_and_no_table_and_uses_the_given_on
     stack = instance(**SELF_MANAGED, **INBOUND)
     assert names_of(stack, "AWS::Lambda::LayerVersion") == set()
     assert names_of(stack, "AWS::DynamoDB::Table") == set()
-    assert names_of(stack, "AWS::Lambda::Function") == {"ConsumerFunction"}
+    assert names_of(stack, "AWS::Lambda::Function") == {"ConsumerFunction", "RedriveFunction"}
     assert names_of(stack, "AWS::StepFunctions::StateMachine") == set()
-    assert names_of(stack, "AWS::Logs::LogGroup") == {"ConsumerLogGroup"}
-    assert layer_of(stack, "ConsumerFunction") == [LAYER_ARN]
-    assert environment_of(stack, "ConsumerFunction")["CORRELATION_TABLE"] == TABLE_NAME
+    assert names_of(stack, "AWS::Logs::LogGroup") == {"ConsumerLogGroup", "RedriveLogGroup"}
+    for function in ("ConsumerFunction", "RedriveFunction"):
+        assert layer_of(stack, function) == [LAYER_ARN]
+        assert environment_of(stack, function)["CORRELATION_TABLE"] == TABLE_NAME
     statement = stack.statement("ConsumerFunctionRole", "CorrelationTable")
     assert statement["Resource"] == TABLE_ARN
     # Its own mapping and dead-letter queue: a record's failures stay with its connector.
@@ -329,7 +331,9 @@ def test_example_shares_one_layer_one_table_one_producer_one_subscribe() -> None
     assert total["AWS::DynamoDB::Table"] == ["Shared.CorrelationTable"]
     assert sorted(total["AWS::Lambda::Function"]) == [
         "PaymentsCorrelateConnector.ConsumerFunction",
+        "PaymentsCorrelateConnector.RedriveFunction",
         "PaymentsStartConnector.ConsumerFunction",
+        "PaymentsStartConnector.RedriveFunction",
         "Shared.ProducerFunction",
         "Shared.SubscribeFunction",
     ]

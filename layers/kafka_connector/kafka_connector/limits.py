@@ -15,6 +15,8 @@ MAX_TASK_FAILURE_CAUSE_CHARS = 32768
 MAX_EXECUTION_NAME_LENGTH = 80
 #: SQS: one message body, in bytes.
 MAX_SQS_MESSAGE_BYTES = 1024 * 1024
+#: SQS: messages one ReceiveMessage call returns at most.
+MAX_SQS_RECEIVE_MESSAGES = 10
 #: Step Functions standard workflows run for at most a year; nothing stored needs to live longer.
 MAX_LIFETIME_SECONDS = 366 * 24 * 3600
 
