@@ -34,9 +34,10 @@ def test_consumer():
     from bench import consumer
 
     report = consumer.run(**QUICK["consumer"])
-    check(report, goals=1)
+    check(report, goals=2)  # the whole handler at the batch size, and at the larger batch
     assert not any("what-if" in row.what for row in report.rows)
-    assert any("BatchConsumer.prepare" in note for note in report.notes)
+    assert any("BatchConsumer.prepare" in row.what for row in report.rows)  # the breakdown
+    assert any("cProfile of the whole lambda_handler" in note and "prepare" in note for note in report.notes)
 
 
 def test_correlate():
