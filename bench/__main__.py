@@ -32,7 +32,14 @@ QUICK: dict[str, dict[str, Any]] = {
         "cold_runs": 1,
         "overhead_rounds": 30,
     },
-    "consumer": {"records": 50, "rounds": 3, "profile_rounds": 2, "component_repeats": 1},
+    "consumer": {
+        "records": 50,
+        "rounds": 3,
+        "profile_rounds": 2,
+        "component_repeats": 1,
+        "large_records": 200,
+        "large_rounds": 1,
+    },
     "correlate": {"records": 50, "waiting": 3},
     "imports": {"runs": 1, "top": 3},
 }

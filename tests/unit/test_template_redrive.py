@@ -20,7 +20,10 @@ CONSUMER_TABLE = {
     "Fn::If": [
         "CreateCorrelationTable",
         {"Fn::GetAtt": ["CorrelationTable", "Arn"]},
-        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingCorrelationTableName}"},
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}"
+            ":table/${ExistingCorrelationTableName}"
+        },
     ]
 }
 
@@ -85,7 +88,8 @@ def test_redrive_may_settle_the_queue_and_handle_records_and_nothing_more() -> N
         if any(a.startswith("sqs:") for a in actions):
             assert statement["Resource"] == QUEUE, statement["Sid"]
         if any(a.startswith("dynamodb:") for a in actions):
-            assert statement["Resource"] == CONSUMER_TABLE  # this stack's table or the shared one, as the consumer
+            # This stack's table or the shared one, as for the consumer.
+            assert statement["Resource"] == CONSUMER_TABLE
 
 
 def test_redrive_role_after_the_transform() -> None:

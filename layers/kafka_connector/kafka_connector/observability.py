@@ -19,14 +19,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.logging.filters import SuppressFilter
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from kafka_connector import redaction
 from kafka_connector.errors import ConnectorError, KafkaRetryableError
 from kafka_connector.inbound.exceptions import TransientAwsError
+from kafka_connector.version import VERSION
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KafkaConnector")
+#: The layer's modules log to children of this logger (``kafka_connector.inbound.batch``, …).
+LAYER_LOGGER = "kafka_connector"
 
 
 def _redacted_text(value: object) -> str:
@@ -82,10 +86,40 @@ def _install_record_redaction() -> None:
 
 
 def get_logger(service: str) -> Logger:
+    """The function's Powertools logger: JSON lines carrying ``service_version``, the layer's lines too."""
     _install_record_redaction()
-    return Logger(
-        service=os.environ.get("POWERTOOLS_SERVICE_NAME", service), logger_formatter=RedactingFormatter()
+    logger = Logger(
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME", service),
+        logger_formatter=RedactingFormatter(),
+        service_version=VERSION,
     )
+    route_layer_logs(logger)
+    return logger
+
+
+def route_layer_logs(logger: Logger) -> None:
+    """Have the layer's own log records (``kafka_connector.*``) written by ``logger``'s handler.
+
+    So the consumer's batch summary and per-record WARNING lines are the same structured JSON
+    as the function's own, with their ``extra`` fields, the Lambda context keys and
+    ``service_version``, at ``logger``'s level (the runtime's root logger is at WARNING, which
+    would drop the INFO summary). Powertools' ``copy_config_to_registered_loggers`` does the
+    same but sets ``propagate = False``, which also hides the records from whatever listens
+    on the root logger (pytest's ``caplog``, an application embedding the layer). Instead the
+    root handlers present now (the Lambda runtime's) get Powertools' ``SuppressFilter``, as
+    Powertools does for its own service's child loggers, so no line is written twice;
+    pytest's capture handlers are left alone, as Powertools leaves them. One function runs
+    per process: a second call (a test importing several handlers) moves the layer's
+    records to the newer logger.
+    """
+    layer = logging.getLogger(LAYER_LOGGER)
+    layer.handlers = [logger.registered_handler]
+    layer.setLevel(logger.log_level)
+    for handler in logging.root.handlers:
+        if type(handler).__name__ == "LogCaptureHandler" and type(handler).__module__ == "_pytest.logging":
+            continue
+        if not any(isinstance(f, SuppressFilter) and f.logger == LAYER_LOGGER for f in handler.filters):
+            handler.addFilter(SuppressFilter(LAYER_LOGGER))
 
 
 def get_metrics(service: str) -> Metrics:

@@ -27,7 +27,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kafka_connector import environment as names
 from kafka_connector import redaction
-from kafka_connector.errors import ConnectorInputError, KafkaRetryableError
+from kafka_connector.errors import (
+    ConnectorError,
+    ConnectorInputError,
+    KafkaNonRetryableError,
+    KafkaRetryableError,
+)
 
 #: Where placeholders are expanded: (section, field) of the producer payload, ``None`` for the
 #: whole section. Everything else — ``message``, ``headers``, ``address``, ``topic.topicName``,
@@ -40,7 +45,17 @@ CONFIGURATION_FIELDS: Final[tuple[tuple[str, str | None], ...]] = (
 )
 PLACEHOLDER = re.compile(r"\{\{\s*secrets\.([A-Za-z0-9_/+=@-]+)(?:\.([A-Za-z0-9_-]+))?\s*\}\}")
 _NOT_FOUND = {"ResourceNotFoundException"}
-_RETRYABLE = {"ThrottlingException", "InternalServiceError", "RequestLimitExceeded", "ServiceUnavailable"}
+#: Refusals the workflow cannot fix by retrying: the function's role (or the key's policy) must change.
+_DENIED = {"AccessDeniedException", "DecryptionFailure"}
+_RETRYABLE = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
 
 
 def _cache_seconds() -> int:
@@ -52,24 +67,41 @@ def _fetch(name: str) -> str:
     try:
         value = parameters.get_secret(secret_id, max_age=_cache_seconds())
     except parameters.exceptions.GetParameterError as error:
-        # Powertools raises it inside its ``except`` without ``from``: the boto3 error is the context.
-        cause = error.__cause__ or error.__context__
-        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
-        if code in _NOT_FOUND:
-            raise ConnectorInputError(
-                f"secret '{name}' does not exist (looked up as '{secret_id}')"
-            ) from None
-        if code in _RETRYABLE or isinstance(cause, BotoCoreError):
-            raise KafkaRetryableError(
-                f"secret '{name}' could not be read now: {code or type(cause).__name__}"
-            ) from None
-        raise ConnectorInputError(
-            f"secret '{name}' could not be read: {code or type(cause).__name__}"
-        ) from None
+        raise _read_error(name, secret_id, error) from None
     if isinstance(value, bytes):
         value = value.decode()
     redaction.register([value])
     return value
+
+
+def _read_error(name: str, secret_id: str, error: Exception) -> ConnectorError:
+    """What a failed read means for the workflow, naming the secret and its id, never a value.
+
+    Powertools raises ``GetParameterError`` inside its ``except`` without ``from``: the
+    boto3 error is the context, not the cause. Missing: the input named the wrong secret
+    (``ConnectorInputError``). Throttled, timed out, a 5xx, unreachable: try again
+    (``KafkaRetryableError``). Access denied (``AccessDeniedException``, any 403, or the KMS
+    key refused): the same call fails until the role changes (``KafkaNonRetryableError``).
+    Anything else Secrets Manager refuses (a secret scheduled for deletion, …) is the input's.
+    """
+    cause = error.__cause__ or error.__context__
+    code, status = "", 0
+    if isinstance(cause, ClientError):
+        code = str(cause.response.get("Error", {}).get("Code", ""))
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    what = code or (type(cause).__name__ if cause is not None else str(error) or type(error).__name__)
+    if code in _NOT_FOUND:
+        return ConnectorInputError(f"secret '{name}' does not exist (looked up as '{secret_id}')")
+    if code in _RETRYABLE or status >= 500 or status == 429 or isinstance(cause, BotoCoreError):
+        return KafkaRetryableError(
+            f"secret '{name}' could not be read now (looked up as '{secret_id}'): {what}; retry later"
+        )
+    if code in _DENIED or status == 403:
+        return KafkaNonRetryableError(
+            f"secret '{name}' could not be read: {code} for secret id '{secret_id}'"
+            " (the function's role needs secretsmanager:GetSecretValue on it, and kms:Decrypt on its key)"
+        )
+    return ConnectorInputError(f"secret '{name}' could not be read (looked up as '{secret_id}'): {what}")
 
 
 def _lookup(name: str, field: str | None) -> str:

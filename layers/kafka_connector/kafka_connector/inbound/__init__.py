@@ -7,6 +7,7 @@ Read in the order a record travels:
 * :mod:`.expressions` (with :mod:`.fast_paths`) — activation conditions, keys, ids, results;
 * :mod:`.batch` — one batch: prepare every record, then start or correlate each, and
   decide its outcome (docs/outcomes.md) by the kind of :mod:`.exceptions` it raised;
+* :mod:`.outcomes` — the batch's counts, reported once: a log line and a metric per outcome;
 * :mod:`.message` — one activated record, its key, id and result (made lazily);
 * :mod:`.correlation` — the hand-over protocol between messages and waiting workflows,
   over :mod:`.table` (its operations), :mod:`.items` (what it holds) and :mod:`.keys`;

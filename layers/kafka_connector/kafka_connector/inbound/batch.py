@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 from aws_lambda_powertools import Metrics
 
@@ -39,12 +39,12 @@ from kafka_connector.inbound.exceptions import (
 from kafka_connector.inbound.expressions import Expression
 from kafka_connector.inbound.keys import correlation_key_text, head_key
 from kafka_connector.inbound.message import Inbound, expression_context
+from kafka_connector.inbound.outcomes import BatchOutcomes, Outcome
 from kafka_connector.inbound.records import decode_record, iter_records
 from kafka_connector.inbound.step_functions import ExecutionStarter, TaskCallbacks, execution_name
 from kafka_connector.inbound.table import CorrelationTable
 from kafka_connector.input_checks import is_valid_text
 from kafka_connector.limits import MAX_DYNAMODB_KEY_BYTES, MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
-from kafka_connector.observability import count
 
 logger = logging.getLogger(__name__)
 
@@ -114,28 +114,23 @@ class BatchConsumer:
         """Every record of ``event`` to one outcome; the held-back ones are the response.
 
         Only an event that is not a Kafka event (``ConnectorInputError``, before anything is
-        done) leaves this method as an exception: nothing a record holds can.
+        done) leaves this method as an exception: nothing a record holds can. The outcomes
+        are counted as records are handled and reported once, at the end
+        (:class:`~kafka_connector.inbound.outcomes.BatchOutcomes`).
         """
-        prepared = [self.prepare(raw) for raw in iter_records(event)]
+        prepare = self.prepare
+        prepared = [prepare(raw) for raw in iter_records(event)]
+        outcomes = BatchOutcomes(records=len(prepared))
         failures: list[BatchItemFailure] = []
-        if not prepared:
-            return {"batchItemFailures": failures}
-        count(self.metrics, "RecordsSeen", len(prepared))
-        correlator = None
-        if self.config.mode is Mode.CORRELATE:
-            assert self.table is not None  # correlate mode always has one (ConsumerConfig checks)
-            correlator = Correlator(self.table, self.callbacks, ttl_seconds=self.config.ttl_seconds)
-            try:
-                correlator.prefetch(p.inbound for p in prepared if p.inbound)
-            except Exception as error:  # each record reads its own head then, and sorts its own error
-                logger.warning(
-                    "could not read the correlation table ahead; reading per record: %s: %s",
-                    type(error).__name__,
-                    error,
-                )
+        correlator = self._correlator(prepared) if prepared and self.config.mode is Mode.CORRELATE else None
         held_back: dict[tuple[str, int], int] = {}  # partition → offset of its first held-back record
+        skipped = 0
         for record in prepared:
-            topic, partition, offset = _record_id(record.raw)
+            if record.inbound is None and record.failure is None and not held_back:
+                skipped += 1  # the common case of a busy topic, kept to one test
+                continue
+            raw = record.raw
+            topic, partition, offset = raw["topic"], raw["partition"], raw["offset"]  # iter_records checked
             first = held_back.get((topic, partition))
             try:
                 if first is not None:
@@ -143,17 +138,36 @@ class BatchConsumer:
                         f"an earlier record of {topic}-{partition} (offset {first}) was held back;"
                         " this one waits for the same retry"
                     )
-                self._handle(record, correlator)
+                if record.inbound is not None:
+                    outcomes.activated += 1
+                outcomes.add(self._handle(record, correlator))
             except Exception as error:
                 # Transient, or the dead-letter step itself failed: either way the record is
                 # not safe anywhere yet, so it must not be committed.
                 held = error if isinstance(error, TransientRecordError) else _not_dead_lettered(error)
                 if first is None:
                     held_back[(topic, partition)] = offset
-                    count(self.metrics, "RecordsRetried")
-                _log_outcome(record.raw, "held back", held.error, str(held))
+                    outcomes.partitions_held_back += 1
+                outcomes.add(Outcome.HELD_BACK)
+                _log_outcome(raw, Outcome.HELD_BACK, held.error, str(held))
                 failures.append({"itemIdentifier": {"partition": f"{topic}-{partition}", "offset": offset}})
+        outcomes.add(Outcome.SKIPPED, skipped)
+        outcomes.report(logger, self.metrics)
         return {"batchItemFailures": failures}
+
+    def _correlator(self, prepared: list[Prepared]) -> Correlator:
+        """Correlate mode's hand-over, with the table heads of the whole batch read ahead."""
+        assert self.table is not None  # correlate mode always has one (ConsumerConfig checks)
+        correlator = Correlator(self.table, self.callbacks, ttl_seconds=self.config.ttl_seconds)
+        try:
+            correlator.prefetch(p.inbound for p in prepared if p.inbound)
+        except Exception as error:  # each record reads its own head then, and sorts its own error
+            logger.warning(
+                "could not read the correlation table ahead; reading per record: %s: %s",
+                type(error).__name__,
+                error,
+            )
+        return correlator
 
     # -- one record, before any AWS call -----------------------------------------------------------
 
@@ -216,50 +230,41 @@ class BatchConsumer:
 
     # -- one record, with AWS -------------------------------------------------------------------------
 
-    def _handle(self, prepared: Prepared, correlator: Correlator | None) -> None:
+    def _handle(self, prepared: Prepared, correlator: Correlator | None) -> Outcome:
         """One outcome for one record; a transient failure is raised, everything else ends here."""
         failure = prepared.failure
         inbound = prepared.inbound
         if failure is None and inbound is None:
-            count(self.metrics, "RecordsSkipped")
-            return
+            return Outcome.SKIPPED
         if inbound is not None:
-            count(self.metrics, "RecordsActivated")
             try:
                 if correlator is None:
-                    self._start(inbound)
-                else:
-                    self._correlate(inbound, correlator)
-                return
+                    return self._start(inbound)
+                return self._correlate(inbound, correlator)
             except Exception as error:
                 failure = sort_failure(error)
         assert failure is not None
         if isinstance(failure, TransientRecordError):
             raise failure
         self._dead_letter(prepared.raw, failure)  # raises TransientAwsError if the queue refuses
+        return Outcome.DEAD_LETTERED
 
-    def _start(self, inbound: Inbound) -> None:
+    def _start(self, inbound: Inbound) -> Outcome:
         if inbound.too_large:
             raise MessageTooLarge(
                 f"execution input is {inbound.result_size} bytes, over {MAX_STEP_FUNCTIONS_PAYLOAD_BYTES}"
             )
         assert self.starter is not None  # start mode always has one (ConsumerConfig checks)
         self.starter.start(execution_name(inbound.message_id), inbound.result_json)
-        count(self.metrics, "ExecutionsStarted")
+        return Outcome.STARTED
 
-    def _correlate(self, inbound: Inbound, correlator: Correlator) -> None:
+    def _correlate(self, inbound: Inbound, correlator: Correlator) -> Outcome:
         delivery = correlator.correlate(inbound)
         if delivery is Delivery.TOO_LARGE:
             raise MessageTooLarge(
                 f"result is {inbound.result_size} bytes, over {MAX_STEP_FUNCTIONS_PAYLOAD_BYTES}"
             )
-        metric = {
-            Delivery.DELIVERED: "MessagesCorrelated",
-            Delivery.BUFFERED: "MessagesBuffered",
-            Delivery.DROPPED: "MessagesUnmatched",
-            Delivery.DUPLICATE: "MessagesDuplicate",
-        }[delivery]
-        count(self.metrics, metric)
+        return _DELIVERY_OUTCOMES[delivery]
 
     def _dead_letter(self, raw: Mapping[str, Any], error: PermanentRecordError) -> None:
         if self.dead_letters is None:
@@ -270,8 +275,15 @@ class BatchConsumer:
             )
         else:
             self.dead_letters.send(raw, str(error), error.error)
-        _log_outcome(raw, "dead-lettered", error.error, str(error))
-        count(self.metrics, "RecordsDeadLettered")
+        _log_outcome(raw, Outcome.DEAD_LETTERED, error.error, str(error))
+
+
+_DELIVERY_OUTCOMES: Final[dict[Delivery, Outcome]] = {
+    Delivery.DELIVERED: Outcome.DELIVERED,
+    Delivery.BUFFERED: Outcome.BUFFERED,
+    Delivery.DROPPED: Outcome.DROPPED,
+    Delivery.DUPLICATE: Outcome.DUPLICATE,
+}
 
 
 def _not_dead_lettered(error: Exception) -> TransientRecordError:
@@ -282,7 +294,7 @@ def _not_dead_lettered(error: Exception) -> TransientRecordError:
     return held
 
 
-def _log_outcome(raw: Mapping[str, Any], outcome: str, error: str, reason: str) -> None:
+def _log_outcome(raw: Mapping[str, Any], outcome: Outcome, error: str, reason: str) -> None:
     """One WARNING line per dead-lettered or held-back record: where it is, what became of it, why."""
     topic, partition, offset = _record_id(raw)
     logger.warning(
@@ -290,14 +302,14 @@ def _log_outcome(raw: Mapping[str, Any], outcome: str, error: str, reason: str) 
         topic,
         partition,
         offset,
-        outcome,
+        outcome.value,
         error,
         reason,
         extra={
             "topic": topic,
             "partition": partition,
             "offset": offset,
-            "outcome": outcome,
+            "outcome": outcome.value,
             "error": error,
             "reason": reason,
         },
