@@ -147,7 +147,9 @@ def invoke(request: InvokeRequest, out: IO[str] | None = None, err: IO[str] | No
     with contextlib.ExitStack() as stack:
         # Everything the function and its libraries print (Powertools' log handler, metrics) goes
         # to stderr: stdout is for the response alone.
-        stack.enter_context(contextlib.redirect_stdout(err))
+        # With --quiet nowhere: metrics blobs (single_metric prints even when metrics are disabled).
+        sink = stack.enter_context(open(os.devnull, "w")) if request.verbosity == QUIET else err
+        stack.enter_context(contextlib.redirect_stdout(sink))
         bootstrap = stack.enter_context(_bootstrap(function, event, given))
         local_defaults = {"KafkaBootstrapServers": bootstrap} if bootstrap and not given else {}
         emulator, resources = stack.enter_context(
@@ -179,7 +181,9 @@ def invoke(request: InvokeRequest, out: IO[str] | None = None, err: IO[str] | No
                     env.get("DEAD_LETTER_QUEUE_URL"),
                 )
                 report.capture.attach(loggers)
-            with environment({"POWERTOOLS_METRICS_DISABLED": env["POWERTOOLS_METRICS_DISABLED"]}):
+            # The whole environment, as Lambda keeps it for the invocation (the layer reads some
+            # variables when called, SECRETS_PREFIX for one); a single function here, so no race.
+            with environment(env):
                 response: Any = target.invoke(event)
         except Exception as error:
             out.write(json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}) + "\n")
