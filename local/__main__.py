@@ -91,6 +91,9 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # connection chatter while brokers stop
+    if not verbose:  # the emulator's own logs (moto reports a failed execution's every state at ERROR)
+        for name in ("moto", "werkzeug"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -209,9 +209,12 @@ class ConsumerReport:
         status = "not found"
         for _ in range(50):  # the emulator runs it in the background; a moment is enough for the examples
             try:
-                status = sfn.describe_execution(executionArn=arn)["status"]
+                described = sfn.describe_execution(executionArn=arn)
             except sfn.exceptions.ExecutionDoesNotExist:
-                status = "not found"
+                break
+            status = described["status"]
+            if status == "FAILED":
+                status += f" ({described.get('error') or 'no error'})"
             if status != "RUNNING":
                 break
             time.sleep(0.1)
