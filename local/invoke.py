@@ -166,21 +166,11 @@ def invoke(request: InvokeRequest, out: IO[str] | None = None, err: IO[str] | No
         target = LocalFunction(function, function, env)
         emulator.add_function(target)
         stack.callback(target.shutdown)
-        report = None
         executions = start_waiting(starts, resources.state_machines) if starts else []
         try:
             target.handler()  # the cold start: a configuration error is the function's, as in Lambda
             loggers = _show_function_logs(env["POWERTOOLS_SERVICE_NAME"], request.verbosity)
-            if function == "consumer" and request.verbosity > QUIET:
-                from local.outcomes import ConsumerReport  # noqa: PLC0415 - imports the layer
-
-                report = ConsumerReport(
-                    target.module.consumer,
-                    event,
-                    env.get("CORRELATION_TABLE"),
-                    env.get("DEAD_LETTER_QUEUE_URL"),
-                )
-                report.capture.attach(loggers)
+            report = _consumer_report(target, event, env, loggers, err) if request.verbosity > QUIET else None
             # The whole environment, as Lambda keeps it for the invocation (the layer reads some
             # variables when called, SECRETS_PREFIX for one); a single function here, so no race.
             with environment(env):
@@ -198,13 +188,37 @@ def invoke(request: InvokeRequest, out: IO[str] | None = None, err: IO[str] | No
         return 0
 
 
+def _consumer_report(
+    target: LocalFunction, event: Any, env: Mapping[str, str], loggers: list[logging.Logger], err: IO[str]
+) -> Any:
+    """What the report needs from before the invocation; ``None`` (saying why) when it cannot be had."""
+    if target.code != "consumer":
+        return None
+    from local.outcomes import ConsumerReport  # noqa: PLC0415 - imports the layer
+
+    try:
+        report = ConsumerReport(
+            target.module.consumer, event, env.get("CORRELATION_TABLE"), env.get("DEAD_LETTER_QUEUE_URL")
+        )
+    except Exception as error:  # a defect here must not stand in the function's way
+        err.write(f"(no per-record report: {type(error).__name__}: {error})\n")
+        return None
+    report.capture.attach(loggers)
+    return report
+
+
 def _print_report(report: Any, response: Any, err: IO[str]) -> None:
     from local.outcomes import describe_queue, describe_table  # noqa: PLC0415
 
-    lines = [o.line() for o in report.outcomes(response)]
-    if report.table:
-        lines += describe_table(report.table)
-    if report.queue_url:
-        lines += describe_queue(report.queue_url)
-    err.writelines(f"{line}\n" for line in lines)
+    parts = [
+        lambda: [o.line() for o in report.outcomes(response)],
+        lambda: describe_table(report.table) if report.table else [],
+        lambda: describe_queue(report.queue_url) if report.queue_url else [],
+    ]
+    for part in parts:
+        try:
+            lines = part()
+        except Exception as error:  # the response is out already; the report is a courtesy
+            lines = [f"(report incomplete: {type(error).__name__}: {error})"]
+        err.writelines(f"{line}\n" for line in lines)
     err.flush()

@@ -130,16 +130,22 @@ class ConsumerReport:
             return None
         return body_key(inbound.head, inbound.message_id)
 
-    def _bodies(self) -> dict[str, dict[str, Any]]:
+    def _bodies(self) -> dict[str, dict[str, Any]] | None:
+        """The body items of the batch's messages; ``None`` when the table cannot be read."""
         keys = {k for k in (self._body_key(p) for p in self.prepared) if k}
         if not keys or not self.table:
             return {}
+        try:
+            return self._read_bodies(keys, self.table)
+        except Exception:  # a table that does not exist: the consumer's own lines say so
+            return None
+
+    @staticmethod
+    def _read_bodies(keys: set[str], table: str) -> dict[str, dict[str, Any]]:
         dynamodb = boto3.client("dynamodb")
         found = {}
         for key in keys:
-            item = dynamodb.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get(
-                "Item"
-            )
+            item = dynamodb.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
             if item:
                 found[key] = item
         return found
@@ -174,13 +180,15 @@ class ConsumerReport:
                 lines.append(self._committed(where, prepared, bodies))
         return lines
 
-    def _committed(self, where: str, prepared: Any, bodies: Mapping[str, Mapping[str, Any]]) -> Outcome:
+    def _committed(self, where: str, prepared: Any, bodies: Mapping[str, Any] | None) -> Outcome:
         config = self.consumer.config
         inbound = prepared.inbound
         if inbound is None:
             return Outcome(where, "skipped", "the activation condition is false for it")
         if config.state_machine_arn and config.mode.value == "start":
             return self._started(where, inbound.message_id, config.state_machine_arn)
+        if bodies is None or self.bodies_before is None:
+            return Outcome(where, "committed", f"the table {self.table} could not be read to tell how")
         key = self._body_key(prepared)
         body = bodies.get(key or "")
         if key in self.bodies_before:

@@ -24,6 +24,7 @@ import boto3
 
 from local.functions import ROOT
 from local.glue import register_sample_schemas
+from local.inputs import read_json_file
 from local.template import (
     ACCOUNT_ID,
     REGION,
@@ -188,6 +189,11 @@ def deploy_state_machine(name: str, file_name: str, substitutions: dict[str, str
     return boto3.client("stepfunctions").create_state_machine(
         name=name, definition=definition(file_name, substitutions), roleArn=ROLE_ARN
     )["stateMachineArn"]
+
+
+def read_event(path: str | Path) -> Any:
+    """An event file's JSON (``-``: standard input), or a one-line :class:`~local.inputs.UsageError`."""
+    return read_json_file(str(path), "event file")
 
 
 def function_environment(

@@ -169,3 +169,26 @@ def test_the_template_environment_is_overridable_in_order():
     assert (
         "record payments-0@16: buffered — no workflow waits for payment#1001 yet; kept 60s" in result.stderr
     )
+
+
+def test_a_held_back_record_is_reported_with_its_reason():
+    """A misconfiguration (a state machine that does not exist) holds the record back, saying why."""
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:missing"
+    result = run_local(
+        "invoke",
+        "consumer",
+        "events/consumer-self-managed.json",
+        "--parameter-overrides",
+        "ConnectorMode=start",
+        "--env",
+        f"STATE_MACHINE_ARN={missing}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "batchItemFailures": [{"itemIdentifier": {"partition": "payments-0", "offset": 16}}]
+    }
+    assert (
+        "record payments-0@16: held back — StateMachineDoesNotExist: Step Functions StartExecution:"
+        " StateMachineDoesNotExist\n" in result.stderr
+    )
+    assert "dead-letter queue kafka-connector-dlq: 0 message(s)\n" in result.stderr
