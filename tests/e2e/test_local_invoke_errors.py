@@ -192,3 +192,14 @@ def test_a_held_back_record_is_reported_with_its_reason():
         " StateMachineDoesNotExist\n" in result.stderr
     )
     assert "dead-letter queue kafka-connector-dlq: 0 message(s)\n" in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_the_demo_names_an_unreachable_kafka_too():
+    address = f"127.0.0.1:{free_port()}"
+    result = run_local("demo", env=cli_environment(KAFKA_BOOTSTRAP_SERVERS=address))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith(
+        f"] FAILED: cannot reach Kafka at KAFKA_BOOTSTRAP_SERVERS={address}: {address} (Connection refused)"
+    )
