@@ -91,6 +91,8 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # connection chatter while brokers stop
+    for name in ("botocore", "boto3", "urllib3"):  # "found credentials", "found endpoint": every client
+        logging.getLogger(name).setLevel(logging.WARNING)
     if not verbose:  # the emulator's own logs (moto reports a failed execution's every state at ERROR)
         for name in ("moto", "werkzeug"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
