@@ -90,6 +90,10 @@ def _run(args: argparse.Namespace) -> int:
         return redrive.redrive(
             _pairs(args.env), max_messages=args.max_messages, dry_run=args.dry_run, as_json=args.json
         )
-    from local.invoke import parse_env  # noqa: PLC0415 - invoke --stack: the same --env/--env-vars
+    from local.inputs import parse_env  # noqa: PLC0415 - invoke --stack: the same --env/--env-vars
+    from local.resources import function_logical_ids  # noqa: PLC0415
 
-    return stack.invoke_on_stack(args.function, args.event, parse_env(args.env, args.env_vars, args.function))
+    logical_id = function_logical_ids().get(args.function, args.function)
+    return stack.invoke_on_stack(
+        args.function, args.event, parse_env(args.env, args.env_vars, args.function, logical_id)
+    )

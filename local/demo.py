@@ -22,11 +22,12 @@ from typing import Any
 
 import boto3
 
-from local.broker import kafka_bootstrap
+from local.broker import BOOTSTRAP_ENV, kafka_bootstrap
 from local.event_source_mapping import LocalEventSourceMapping
 from local.functions import LocalFunction, environment
+from local.inputs import Unavailable, check_brokers
 from local.invoke import local_aws
-from local.resources import LocalResources, deploy_state_machine, function_arn, function_environment
+from local.resources import LocalResources, function_environment
 from local.timeline import Timeline, WaitTimeout
 
 ORDERS_TOPIC, PAYMENTS_TOPIC, SETTLEMENTS_TOPIC = "orders", "payments", "settlements"
@@ -49,7 +50,13 @@ def _create_topics(bootstrap: str, names: list[str]) -> None:
         admin.close()
 
 
-def _functions(resources: LocalResources, bootstrap: str, start_machine: str) -> dict[str, LocalFunction]:
+def _functions(resources: LocalResources, bootstrap: str) -> dict[str, LocalFunction]:
+    """The template's functions with their template environment, plus a start-mode consumer.
+
+    The start-mode consumer is the same ``ConsumerFunction`` deployed a second time with
+    ``ConnectorMode=start`` and an activation condition, as a second stack would deploy it.
+    """
+
     def env(code: str, **extra: str) -> dict[str, str]:
         return {**function_environment(code, resources, bootstrap), **extra, **QUIET}
 
@@ -60,12 +67,7 @@ def _functions(resources: LocalResources, bootstrap: str, start_machine: str) ->
         "consumer-start": LocalFunction(
             "consumer-start",
             "consumer",
-            env(
-                "consumer",
-                CONNECTOR_MODE="start",
-                STATE_MACHINE_ARN=start_machine,
-                ACTIVATION_CONDITION='=value.status = "SETTLED"',
-            ),
+            env("consumer", CONNECTOR_MODE="start", ACTIVATION_CONDITION='=value.status = "SETTLED"'),
         ),
     }
 
@@ -112,7 +114,7 @@ def run(timeline: Timeline | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             _run(timeline, stack)
-    except (DemoFailure, WaitTimeout) as failure:
+    except (DemoFailure, WaitTimeout, Unavailable) as failure:
         timeline.say(f"FAILED: {failure}")
         return 1
     except KeyboardInterrupt:
@@ -123,52 +125,66 @@ def run(timeline: Timeline | None = None) -> int:
 
 
 def _run(timeline: Timeline, stack: contextlib.ExitStack) -> None:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    bootstrap = stack.enter_context(kafka_bootstrap())
-    timeline.say(
-        f"Kafka broker: {bootstrap}" + (" (KAFKA_BOOTSTRAP_SERVERS)" if external else " (embedded Tansu)")
-    )
-    emulator, resources = stack.enter_context(local_aws())
+    external = os.environ.get(BOOTSTRAP_ENV, "").strip()
+    if external:
+        check_brokers(external, BOOTSTRAP_ENV)
+    with timeline.step("the Kafka broker to start"):
+        bootstrap = stack.enter_context(kafka_bootstrap())
+    timeline.say(f"Kafka broker: {bootstrap}" + (f" ({BOOTSTRAP_ENV})" if external else " (embedded Tansu)"))
+    with timeline.step("the AWS emulator to start and deploy the template"):
+        emulator, resources = stack.enter_context(
+            local_aws(local_defaults={"KafkaBootstrapServers": bootstrap})
+        )
     timeline.say(
         f"AWS emulator: {emulator.endpoint_url} (Step Functions, DynamoDB, SQS, Secrets Manager, Glue)"
     )
-    _create_topics(bootstrap, [ORDERS_TOPIC, PAYMENTS_TOPIC, SETTLEMENTS_TOPIC])
+    with timeline.step(f"topics {ORDERS_TOPIC}, {PAYMENTS_TOPIC}, {SETTLEMENTS_TOPIC} to be created"):
+        _create_topics(bootstrap, [ORDERS_TOPIC, PAYMENTS_TOPIC, SETTLEMENTS_TOPIC])
     timeline.say(
         f"topics {ORDERS_TOPIC}, {PAYMENTS_TOPIC}, {SETTLEMENTS_TOPIC}; table {resources.table}; DLQ ready"
     )
 
-    substitutions = {
-        "ProducerFunctionArn": function_arn("producer"),
-        "SubscribeFunctionArn": function_arn("subscribe"),
-        "KafkaBootstrapServers": bootstrap,
-        "OrdersTopic": ORDERS_TOPIC,
-        "MessageName": "payment",
-        "CorrelationTable": resources.table,
-    }
-    order_machine = deploy_state_machine("order-payment", "order-payment.asl.json", substitutions)
-    start_machine = deploy_state_machine("on-payment", "on-payment.asl.json", substitutions)
-    functions = _functions(resources, bootstrap, start_machine)
+    order_machine = resources.state_machines["OrderPaymentStateMachine"]
+    start_machine = resources.state_machines["OnPaymentStateMachine"]
+    functions = _functions(resources, bootstrap)
     for function in functions.values():
         emulator.add_function(function)
         stack.callback(function.shutdown)
     timeline.say(
-        "deployed state machines order-payment, on-payment and functions producer, subscribe, consumer"
+        "deployed template.yaml: state machines "
+        + ", ".join(arn.rsplit(":", 1)[-1] for arn in resources.state_machines.values())
+        + "; functions producer, subscribe, consumer"
     )
     stack.enter_context(environment(QUIET))
 
-    correlate = stack.enter_context(_mapping(bootstrap, PAYMENTS_TOPIC, functions["consumer"]))
-    starter = stack.enter_context(_mapping(bootstrap, SETTLEMENTS_TOPIC, functions["consumer-start"]))
+    with timeline.step("the event source mappings to join their consumer groups"):
+        correlate = stack.enter_context(_mapping(bootstrap, PAYMENTS_TOPIC, functions["consumer"]))
+        starter = stack.enter_context(_mapping(bootstrap, SETTLEMENTS_TOPIC, functions["consumer-start"]))
     timeline.say(
         f"event source mappings: {PAYMENTS_TOPIC} → consumer (correlate), "
         f"{SETTLEMENTS_TOPIC} → consumer-start (start)"
     )
 
-    _correlate_leg(timeline, functions["producer"], order_machine, correlate)
+    message_name = resources.parameters.get("MessageName") or PAYMENTS_TOPIC
+    _correlate_leg(
+        timeline,
+        functions["producer"],
+        order_machine,
+        correlate,
+        message_name=message_name,
+        table=resources.table,
+    )
     _start_leg(timeline, functions["producer"], start_machine, starter)
 
 
 def _correlate_leg(
-    timeline: Timeline, producer: LocalFunction, machine: str, mapping: LocalEventSourceMapping
+    timeline: Timeline,
+    producer: LocalFunction,
+    machine: str,
+    mapping: LocalEventSourceMapping,
+    *,
+    message_name: str,
+    table: str,
 ) -> None:
     sfn, dynamodb = boto3.client("stepfunctions"), boto3.client("dynamodb")
     timeline.say("— Leg 1: a workflow waits for its payment (correlate mode) —")
@@ -178,13 +194,12 @@ def _correlate_leg(
     ]
     timeline.say(f"started execution order-1001 with {json.dumps(order)}")
     follower = ExecutionFollower(timeline, sfn, execution)
+    key = f"{message_name}#1001"
     timeline.wait(
-        "the workflow to subscribe to payment#1001",
+        f"the workflow to subscribe to {key}",
         lambda: (
             follower.poll() == "RUNNING"
-            and dynamodb.get_item(
-                TableName="kafka-connector-correlation", Key={"pk": {"S": "payment#1001"}}
-            ).get("Item")
+            and dynamodb.get_item(TableName=table, Key={"pk": {"S": key}}).get("Item")
         ),
     )
     published = next(
@@ -197,12 +212,13 @@ def _correlate_leg(
         f"  producer  published the order to {ack['topic']} "
         f"partition {ack['partition']} offset {ack['offset']}"
     )
-    timeline.say("  workflow  is waiting on its task token (subscription payment#1001 registered)")
+    timeline.say(f"  workflow  is waiting on its task token (subscription {key} registered)")
 
     payment = {"orderId": "1001", "amount": 249.0, "currency": "EUR", "status": "CAPTURED"}
-    ack = producer.invoke(
-        {"address": f"{PAYMENTS_TOPIC}/1001", "message": {"value": payment}, "headers": {"source": "psp"}}
-    )
+    with timeline.step("the producer to publish the payment"):
+        ack = producer.invoke(
+            {"address": f"{PAYMENTS_TOPIC}/1001", "message": {"value": payment}, "headers": {"source": "psp"}}
+        )
     timeline.say(f"published the payment through the producer: {PAYMENTS_TOPIC}/1001 offset {ack['offset']}")
     status = timeline.wait(
         "the consumer to resume the workflow", lambda: (s := follower.poll()) != "RUNNING" and s, timeout=45
@@ -220,7 +236,7 @@ def _correlate_leg(
         f"  mapping   delivered {mapping.stats.records_delivered} record(s) to the consumer; "
         f"committed {committed}"
     )
-    timeline.say("  consumer  correlated payment#1001 and resumed the workflow with SendTaskSuccess")
+    timeline.say(f"  consumer  correlated {key} and resumed the workflow with SendTaskSuccess")
     timeline.say(
         f"execution order-1001 SUCCEEDED; payment received: {json.dumps(output['payment']['value'])}"
     )

@@ -71,6 +71,12 @@ class LocalFunction:
                     self._handler = self._module.lambda_handler
         return self._handler
 
+    @property
+    def module(self) -> Any:
+        """The loaded ``app`` module (its module-level objects: ``consumer``, ``publisher``)."""
+        self.handler()
+        return self._module
+
     def shutdown(self) -> None:
         """Lambda's shutdown phase: close what the execution environment kept open."""
         publisher = getattr(self._module, "publisher", None)

@@ -1,38 +1,73 @@
-"""``python -m local invoke <function> <event.json>``: one handler, like ``sam local invoke``.
+"""``python -m local invoke <function> <event.json>``: one handler, like ``sam local invoke -e``.
 
-The function runs in this process with the layer on its path and a Lambda context, its
-environment as the template sets it (overridable with ``--env NAME=VALUE``), against a
-fresh AWS emulator seeded with the template's resources and, for the producer, the
-embedded broker (or ``KAFKA_BOOTSTRAP_SERVERS``). Prints the response, or the error name
-and message, like Lambda; exits 0 or 1 accordingly.
+The function runs in this process with the layer on its path and a Lambda context, with the
+``Environment`` template.yaml gives it (parameter defaults, ``--parameter-overrides``, then
+``--env-vars`` and ``--env``), against a fresh AWS emulator holding the template's resources
+and state machines and, for the producer, a Kafka broker.
+
+Standard output carries only the function's response — its return value, or Lambda's error
+payload ``{"errorType", "errorMessage"}`` — so ``python -m local invoke … | jq`` works. Logs,
+metrics and the report of what happened (for the consumer: each record's outcome, the table
+and the dead-letter queue afterwards) go to standard error; ``--quiet`` and ``--verbose``
+choose how much. Exit status 0 on a response, 1 on a function error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from local.broker import BOOTSTRAP_ENV, kafka_bootstrap
 from local.emulator import Emulator
+from local.executions import describe as describe_executions
+from local.executions import parse_start_requests, start_waiting
 from local.functions import LocalFunction, environment
-from local.resources import LOCAL_SECRETS, LocalResources, create_resources, function_environment, read_event
+from local.inputs import check_brokers, parse_env, read_json_file
+from local.resources import (
+    LOCAL_SECRETS,
+    LocalResources,
+    create_resources,
+    function_environment,
+    function_logical_ids,
+)
 from local.secure.broker import start_secured_kafka
 from local.secure.pki import make_test_pki
+from local.template import parse_overrides
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+
+@dataclass
+class InvokeRequest:
+    function: str
+    event: str
+    env: list[str] = field(default_factory=list)
+    env_vars: str | None = None
+    parameter_overrides: list[str] = field(default_factory=list)
+    start_executions: list[str] = field(default_factory=list)
+    verbosity: int = NORMAL
 
 
 @contextlib.contextmanager
-def local_aws() -> Iterator[tuple[Emulator, LocalResources]]:
+def local_aws(
+    overrides: Mapping[str, str] | None = None,
+    local_defaults: Mapping[str, str] | None = None,
+    *,
+    state_machines: bool = True,
+) -> Iterator[tuple[Emulator, LocalResources]]:
     """A fresh emulator with the template's resources, and this process pointed at it."""
     with Emulator() as emulator, environment(emulator.client_environment()):
         _forget_cached_clients()
         try:
-            yield emulator, create_resources()
+            yield emulator, create_resources(overrides, local_defaults, state_machines=state_machines)
         finally:
             _forget_cached_clients()
 
@@ -40,22 +75,6 @@ def local_aws() -> Iterator[tuple[Emulator, LocalResources]]:
 def _forget_cached_clients() -> None:
     if "kafka_connector.aws.clients" in sys.modules:
         sys.modules["kafka_connector.aws.clients"].client.cache_clear()
-
-
-def parse_env(pairs: list[str], env_file: str | None, function: str) -> dict[str, str]:
-    """``--env NAME=VALUE`` pairs and a SAM-style ``--env-vars`` file (``{"Parameters": {...}}``
-    for every function, or ``{"<Function>": {...}}`` keyed by function or logical id)."""
-    values: dict[str, str] = {}
-    if env_file:
-        document = json.loads(Path(env_file).read_text())
-        for key in ("Parameters", function, f"{function.capitalize()}Function"):
-            values.update({k: str(v) for k, v in document.get(key, {}).items()})
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator:
-            raise SystemExit(f"--env expects NAME=VALUE, got {pair!r}")
-        values[name] = value
-    return values
 
 
 @contextlib.contextmanager
@@ -76,29 +95,130 @@ def secured_bootstrap() -> Iterator[str]:
             yield kafka.bootstrap
 
 
-def _bootstrap(function: str, event: Any) -> contextlib.AbstractContextManager[str | None]:
+def _given_brokers(env: Mapping[str, str], overrides: Mapping[str, str]) -> tuple[str, str] | None:
+    """The Kafka address the user named, and where: ``--env``, a parameter, or the shell."""
+    for value, source in (
+        (env.get(BOOTSTRAP_ENV), f"--env {BOOTSTRAP_ENV}"),
+        (overrides.get("KafkaBootstrapServers"), "KafkaBootstrapServers"),
+        (os.environ.get(BOOTSTRAP_ENV), BOOTSTRAP_ENV),
+    ):
+        if value and value.strip():
+            return value.strip(), source
+    return None
+
+
+def _bootstrap(
+    function: str, event: Any, given: tuple[str, str] | None
+) -> contextlib.AbstractContextManager[str | None]:
     if function != "producer":
         return contextlib.nullcontext()
-    if isinstance(event, Mapping) and event.get("authentication") and not os.environ.get(BOOTSTRAP_ENV):
+    if given:
+        check_brokers(*given)  # seconds, naming the address, rather than a client's long timeout
+        return contextlib.nullcontext(given[0])
+    if isinstance(event, Mapping) and event.get("authentication"):
         return secured_bootstrap()
     return kafka_bootstrap()
 
 
-def invoke(function: str, event_path: str, overrides: Mapping[str, str]) -> int:
-    event = read_event(event_path)
+def _log_threshold(verbosity: int) -> int:
+    return {QUIET: logging.CRITICAL + 1, NORMAL: logging.WARNING, VERBOSE: logging.DEBUG}[verbosity]
+
+
+def _show_function_logs(service: str, verbosity: int) -> list[logging.Logger]:
+    """The function's Powertools logger writes to stderr (loaded under redirect); filter by verbosity."""
+    logger = logging.getLogger(service)
+    for handler in logger.handlers:
+        handler.setLevel(_log_threshold(verbosity))
+    return [logger, logging.getLogger()]
+
+
+def invoke(request: InvokeRequest, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    function = request.function
+    if request.event == "-" and request.verbosity > QUIET:
+        err.write("reading the event from standard input…\n")
+        err.flush()
+    event = read_json_file(request.event, "event file")
+    overrides = parse_overrides(request.parameter_overrides)
+    logical_id = function_logical_ids().get(function, function)
+    given_env = parse_env(request.env, request.env_vars, function, logical_id)
+    given = _given_brokers(given_env, overrides)
+    starts = parse_start_requests(request.start_executions)
     with contextlib.ExitStack() as stack:
-        _, resources = stack.enter_context(local_aws())
-        bootstrap = stack.enter_context(_bootstrap(function, event))
-        env = {**function_environment(function, resources, bootstrap), **overrides}
+        # Everything the function and its libraries print (Powertools' log handler, metrics) goes
+        # to stderr: stdout is for the response alone.
+        # With --quiet nowhere: metrics blobs (single_metric prints even when metrics are disabled).
+        sink = stack.enter_context(open(os.devnull, "w")) if request.verbosity == QUIET else err
+        stack.enter_context(contextlib.redirect_stdout(sink))
+        bootstrap = stack.enter_context(_bootstrap(function, event, given))
+        local_defaults = {"KafkaBootstrapServers": bootstrap} if bootstrap and not given else {}
+        emulator, resources = stack.enter_context(
+            local_aws(overrides, local_defaults, state_machines=function == "consumer" or bool(starts))
+        )
+        env = {
+            "POWERTOOLS_METRICS_DISABLED": "false" if request.verbosity == VERBOSE else "true",
+            **function_environment(function, resources, bootstrap, skip=tuple(given_env)),
+            **given_env,
+        }
+        if request.verbosity == VERBOSE:
+            err.write(f"AWS emulator {emulator.endpoint_url}; {function} environment:\n")
+            err.writelines(f"  {k}={v}\n" for k, v in sorted(env.items()))
         target = LocalFunction(function, function, env)
+        emulator.add_function(target)
         stack.callback(target.shutdown)
+        executions = start_waiting(starts, resources.state_machines) if starts else []
         try:
-            with environment(
-                {"POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true")}
-            ):
+            target.handler()  # the cold start: a configuration error is the function's, as in Lambda
+            loggers = _show_function_logs(env["POWERTOOLS_SERVICE_NAME"], request.verbosity)
+            report = _consumer_report(target, event, env, loggers, err) if request.verbosity > QUIET else None
+            # The whole environment, as Lambda keeps it for the invocation (the layer reads some
+            # variables when called, SECRETS_PREFIX for one); a single function here, so no race.
+            with environment(env):
                 response: Any = target.invoke(event)
         except Exception as error:
-            print(f"{type(error).__name__}: {error}")
+            out.write(json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}) + "\n")
+            err.write(f"{type(error).__name__}: {error}\n")
             return 1
-        print(json.dumps(response, indent=2))
+        out.write(json.dumps(response, indent=2) + "\n")
+        out.flush()
+        if report is not None:
+            _print_report(report, response, err)
+        if executions and request.verbosity > QUIET:
+            err.writelines(f"{line}\n" for line in describe_executions(executions))
         return 0
+
+
+def _consumer_report(
+    target: LocalFunction, event: Any, env: Mapping[str, str], loggers: list[logging.Logger], err: IO[str]
+) -> Any:
+    """What the report needs from before the invocation; ``None`` (saying why) when it cannot be had."""
+    if target.code != "consumer":
+        return None
+    from local.outcomes import ConsumerReport  # noqa: PLC0415 - imports the layer
+
+    try:
+        report = ConsumerReport(
+            target.module.consumer, event, env.get("CORRELATION_TABLE"), env.get("DEAD_LETTER_QUEUE_URL")
+        )
+    except Exception as error:  # a defect here must not stand in the function's way
+        err.write(f"(no per-record report: {type(error).__name__}: {error})\n")
+        return None
+    report.capture.attach(loggers)
+    return report
+
+
+def _print_report(report: Any, response: Any, err: IO[str]) -> None:
+    from local.outcomes import describe_queue, describe_table  # noqa: PLC0415
+
+    parts = [
+        lambda: [o.line() for o in report.outcomes(response)],
+        lambda: describe_table(report.table) if report.table else [],
+        lambda: describe_queue(report.queue_url) if report.queue_url else [],
+    ]
+    for part in parts:
+        try:
+            lines = part()
+        except Exception as error:  # the response is out already; the report is a courtesy
+            lines = [f"(report incomplete: {type(error).__name__}: {error})"]
+        err.writelines(f"{line}\n" for line in lines)
+    err.flush()

@@ -32,10 +32,7 @@ from local.emulator import Emulator
 from local.event_source_mapping import LocalEventSourceMapping
 from local.functions import ROOT, LocalFunction, environment
 from local.resources import (
-    LocalResources,
     create_resources,
-    deploy_state_machine,
-    function_arn,
     function_environment,
     read_event,
 )
@@ -45,11 +42,6 @@ STATE_FILE_ENV = "LOCAL_STACK_FILE"
 DEFAULT_STATE_FILE = ROOT / ".local-stack.json"
 PAYMENTS_TOPIC, ORDERS_TOPIC = "payments", "orders"
 #: The template's state machines, deployed under their example names.
-STATE_MACHINES = {
-    "order-payment": "order-payment.asl.json",
-    "order-payment-direct": "order-payment-direct.asl.json",
-    "on-payment": "on-payment.asl.json",
-}
 #: What the functions log while the stack runs: their errors; the outcomes are logged by ``up`` itself.
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
 #: The template's MaximumRetryAttempts default.
@@ -76,7 +68,12 @@ class StackState:
     dead_letter_queue_url: str
     topic: str
     state_machines: dict[str, str] = field(default_factory=dict)
-    consumer_environment: dict[str, str] = field(default_factory=dict)
+    #: Each function's environment as ``up`` runs it (the template's, pointed at this stack).
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def consumer_environment(self) -> dict[str, str]:
+        return self.environments.get("consumer", {})
 
     def client_environment(self) -> dict[str, str]:
         return {
@@ -87,10 +84,6 @@ class StackState:
             "AWS_REGION": self.region,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
         }
-
-    @property
-    def resources(self) -> LocalResources:
-        return LocalResources(self.table, self.dead_letter_queue_url)
 
 
 def write_state(state: StackState, path: Path | None = None) -> None:
@@ -154,15 +147,14 @@ def invoke_on_stack(function: str, event_path: str, overrides: Mapping[str, str]
     """
     event = read_event(event_path)
     with attached() as state:
-        env = function_environment(function, state.resources, state.bootstrap_servers)
-        if function == "consumer":
-            env = {**env, **state.consumer_environment}
+        env = state.environments[function]
         target = LocalFunction(function, function, {**env, **QUIET, **dict(overrides)})
         try:
             with environment({"POWERTOOLS_METRICS_DISABLED": "true"}):
                 response: Any = target.invoke(event)
-        except Exception as error:
-            print(f"{type(error).__name__}: {error}")
+        except Exception as error:  # as `invoke` reports it: Lambda's error payload, and one line on stderr
+            print(json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}))
+            print(f"{type(error).__name__}: {error}", file=sys.stderr)
             return 1
         finally:
             target.shutdown()
@@ -288,33 +280,21 @@ def _up(
         f"AWS emulator: {emulator.endpoint_url} (Step Functions, DynamoDB, SQS, Secrets Manager, Glue)"
     )
     timeline.say("deploying the template's resources and state machines …")
-    resources = create_resources()
+    # The template's resources and state machines, as `invoke` deploys them; only the broker's
+    # address is the local runtime's (the KafkaBootstrapServers parameter on AWS).
+    resources = create_resources(local_defaults={"KafkaBootstrapServers": bootstrap})
     _create_topics(bootstrap, [PAYMENTS_TOPIC, ORDERS_TOPIC])
-    substitutions = {
-        "ProducerFunctionArn": function_arn("producer"),
-        "SubscribeFunctionArn": function_arn("subscribe"),
-        "KafkaBootstrapServers": bootstrap,
-        "OrdersTopic": ORDERS_TOPIC,
-        "MessageName": "payment",
-        "CorrelationTable": resources.table,
-    }
-    machines = {
-        name: deploy_state_machine(name, file, substitutions) for name, file in STATE_MACHINES.items()
-    }
+    machines = {arn.rsplit(":", 1)[1]: arn for arn in resources.state_machines.values()}
     consumer_env = {
         **function_environment("consumer", resources, bootstrap),
-        "STATE_MACHINE_ARN": machines["on-payment"],
         **dict(overrides),
     }
-    functions = {
-        "producer": LocalFunction(
-            "producer", "producer", {**function_environment("producer", resources, bootstrap), **QUIET}
-        ),
-        "subscribe": LocalFunction(
-            "subscribe", "subscribe", {**function_environment("subscribe", resources), **QUIET}
-        ),
-        "consumer": LocalFunction("consumer", "consumer", {**consumer_env, **QUIET}),
+    environments = {
+        "producer": function_environment("producer", resources, bootstrap),
+        "subscribe": function_environment("subscribe", resources),
+        "consumer": consumer_env,
     }
+    functions = {code: LocalFunction(code, code, {**env, **QUIET}) for code, env in environments.items()}
     for function in functions.values():
         emulator.add_function(function)
         stack.callback(function.shutdown)
@@ -381,7 +361,7 @@ def _up(
         dead_letter_queue_url=resources.dead_letter_queue_url,
         topic=PAYMENTS_TOPIC,
         state_machines=machines,
-        consumer_environment=consumer_env,
+        environments=environments,
     )
     write_state(state, path)
     exports = " ".join(f"{k}={v}" for k, v in state.client_environment().items())

@@ -1,35 +1,14 @@
-"""The local runtime as a newcomer uses it: ``python -m local invoke`` and ``python -m local demo``."""
+"""``python -m local demo`` as a newcomer runs it (invoke: test_local_samples, test_local_invoke_errors)."""
 
-import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = sorted((ROOT / "events").glob("*.json"))
+from tests.support.local_cli import run_local
 
 
 def run(*args, timeout=120):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "local", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def response_of(stdout: str):
-    """The response is the last JSON document printed (logs come before it, as in `sam local invoke`)."""
-    start = stdout.rstrip().rfind("\n{\n")
-    return json.loads(stdout[start + 1 :] if start >= 0 else stdout)
+    return run_local(*args, timeout=timeout)
 
 
 def processes_listening_on(address: str) -> list[str]:
@@ -42,37 +21,6 @@ def processes_listening_on(address: str) -> list[str]:
         if "tansu" in command and address in command:
             found.append(pid)
     return found
-
-
-def test_every_event_file_is_covered():
-    functions = {path.stem.split("-")[0] for path in EVENTS}
-    assert functions == {"producer", "consumer", "subscribe"}
-
-
-@pytest.mark.parametrize("path", EVENTS, ids=[p.name for p in EVENTS])
-def test_invoke_every_event(path):
-    function = path.stem.split("-")[0]
-    result = run("invoke", function, str(path.relative_to(ROOT)))
-    assert result.returncode == 0, result.stdout + result.stderr
-    response = response_of(result.stdout)
-    if function == "producer":
-        assert {"topic", "partition", "offset", "timestamp"} <= set(response)
-        assert response["offset"] >= 0
-        if path.name == "producer-address-partition.json":
-            assert response["partition"] == 0
-    elif function == "consumer":
-        assert response == {"batchItemFailures": []}
-    else:
-        assert response["status"] == "waiting"
-
-
-def test_invoke_reports_errors_like_lambda(tmp_path):
-    event = tmp_path / "bad.json"
-    event.write_text(json.dumps({"topic": {"topicName": "orders#x"}, "message": {"value": 1}}))
-    result = run("invoke", "producer", str(event))
-    assert result.returncode == 1
-    assert 'ConnectorInputError: {"status":400' in result.stdout
-    assert "topic.topicName" in result.stdout
 
 
 def test_demo_succeeds_and_leaves_nothing_behind():

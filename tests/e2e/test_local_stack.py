@@ -134,7 +134,7 @@ def test_up_runs_until_interrupted_and_other_commands_use_it(stack_env, tmp_path
             name="order-1001",
             input=json.dumps({"orderId": "1001", "item": "espresso machine", "amount": 249.0}),
         )["executionArn"]
-        until(lambda: "payment#1001  version 1  1 waiting" in local("table", env=stack_env).stdout)
+        until(lambda: "payments#1001  version 1  1 waiting" in local("table", env=stack_env).stdout)
         payment = tmp_path / "payment.json"
         payment.write_text(
             json.dumps(
@@ -147,7 +147,7 @@ def test_up_runs_until_interrupted_and_other_commands_use_it(stack_env, tmp_path
         described = sfn.describe_execution(executionArn=execution)
         assert described["status"] == "SUCCEEDED"
         assert json.loads(described["output"])["payment"]["value"] == {"orderId": "1001", "amount": 249.0}
-        assert "handled   payment#1001  message payments-" in local("table", env=stack_env).stdout
+        assert "handled   payments#1001  message payments-" in local("table", env=stack_env).stdout
 
         # A record without an order id is dead-lettered; with a key expression that fits it, it is replayed.
         bad = tmp_path / "bad.json"
