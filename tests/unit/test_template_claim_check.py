@@ -3,6 +3,8 @@
 ``IncludeRawValue`` and ``EnableClaimCheck`` (docs/payloads.md#large-messages): the bucket exists
 only when asked for, is encrypted, private and lifecycle-expired, and the only access to it is
 the consumer's ``s3:PutObject`` and the example state machines' ``s3:GetObject`` on its objects.
+``ProducerValueBucket`` (docs/payloads.md#values-from-s3): the producer's ``s3:GetObject`` on that
+bucket's objects, and nothing without it.
 """
 
 from __future__ import annotations
@@ -97,3 +99,17 @@ def test_every_include_raw_value_the_template_offers_is_read(setting: str) -> No
 
 def test_include_raw_value_refuses_other_values() -> None:
     assert refused(**SELF_MANAGED, IncludeRawValue="yes")
+
+
+def test_the_producer_reads_values_only_from_its_bucket() -> None:
+    assert s3_statements(deploy(**SELF_MANAGED)) == {}
+    stack = deploy(**SELF_MANAGED, ProducerValueBucket="order-exports")
+    granted = {key: (s["Effect"], s["Action"], s["Resource"]) for key, s in s3_statements(stack).items()}
+    assert granted == {
+        ("ProducerRole", "ReadValuesFromS3"): ("Allow", "s3:GetObject", "arn:aws:s3:::order-exports/*")
+    }
+
+
+@pytest.mark.parametrize("bucket", ["Order_Exports", "a", "bucket/with/path", "*"])
+def test_the_producer_bucket_must_be_a_bucket_name(bucket: str) -> None:
+    assert refused(**SELF_MANAGED, ProducerValueBucket=bucket)
