@@ -229,3 +229,17 @@ def test_a_bucket_that_cannot_be_written_holds_the_record_back(aws, make_consume
     assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "payments-2", "offset": 9}}]}
     assert aws.dead_letters() == []
     assert aws.sfn.list_executions(stateMachineArn=machine)["executions"] == []
+
+
+def test_a_refused_claim_check_leaves_the_waiting_task_unclaimed(aws, make_consumer, subscribe_handler):
+    from local.kafka_event import KafkaRecord
+
+    arn, token = aws.start_waiting("unclaimed")
+    subscribe_handler({"taskToken": token, "messageName": "payment", "correlationKey": "o-1"})
+    consumer = make_consumer(CLAIM_CHECK_BUCKET="no-such-bucket")
+    record = KafkaRecord("payments", 0, 4, json_value(MAX_STEP_FUNCTIONS_PAYLOAD_BYTES + 1), b"o-1", [], 0)
+    response = consumer.handle(lambda_kafka_event([record]))
+    assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "payments-0", "offset": 4}}]}
+    assert aws.claims_left() == []
+    assert aws.status(arn) == "RUNNING"
+    assert aws.dead_letters() == []

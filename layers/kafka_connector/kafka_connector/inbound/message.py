@@ -117,6 +117,7 @@ class Inbound:
         Called before any hand-over begins (the correlator calls it before it claims a
         subscription, and before buffering), so a record whose headers or result cannot be
         sent raises its :class:`PermanentRecordError` here, with nothing claimed or written.
+        A result over the Step Functions limit is claim-checked here too, when a bucket is set.
         """
         if self.pending_headers is not None:
             self.message["headers"] = decode_headers(self.pending_headers)
@@ -126,6 +127,9 @@ class Inbound:
             # dropped from the message here is dropped from the result. Expressions saw it whole.
             drop_raw_value(self.message, self.include_raw_value)
             self._result_json, self._result_size = result_text(self.result)
+            if self.claim_check is not None and self._result_size > MAX_STEP_FUNCTIONS_PAYLOAD_BYTES:
+                # Stored now, before any subscription is claimed: S3 refusing leaves no claim behind.
+                self._claimed()
         return self.message
 
     @property
