@@ -113,7 +113,7 @@ def test_a_secret_by_arn_holds_an_encrypted_key(mtls_kafka, secrets, monkeypatch
         "kafka-client-encrypted",
         {
             "certificate": pki.client_cert_pem + pki.ca_pem,
-            "privateKey": _encrypted(pki, KEY_PASSWORD),
+            "privateKey": (encrypted_key := _encrypted(pki, KEY_PASSWORD)),
             "privateKeyPassword": KEY_PASSWORD,
         },
     )
@@ -125,7 +125,8 @@ def test_a_secret_by_arn_holds_an_encrypted_key(mtls_kafka, secrets, monkeypatch
     properties = response["properties"]
     assert properties["security.protocol"] == "SSL"
     assert properties["ssl.keystore.key"] == properties["ssl.key.password"] == "******"
-    assert KEY_PASSWORD not in json.dumps(response)
+    assert leaks({"password": KEY_PASSWORD}, {"response": json.dumps(response)}) == []
+    assert fragment_leaks({"key": encrypted_key}, {"response": json.dumps(response)}) == []
 
 
 def _encrypted(pki: Pki, password: str) -> str:
@@ -222,6 +223,7 @@ def test_a_broken_client_secret_is_an_input_error_naming_it(mtls_kafka, secrets,
     logs = capsys.readouterr()
     outputs = {"error": str(caught.value), "stdout": logs.out, "stderr": logs.err}
     assert leaks({"key": shown_key}, outputs) == []
+    assert fragment_leaks({"key": shown_key}, {"error": str(caught.value)}) == []
 
 
 @pytest.mark.parametrize(

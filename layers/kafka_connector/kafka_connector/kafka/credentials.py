@@ -117,7 +117,10 @@ def client_certificate_properties(authentication: Mapping[str, Any]) -> dict[str
             f"'authentication.secret': secret '{name}' has no {' or '.join(repr(m) for m in missing)}: "
             f"it must be {shape}"
         )
-    redaction.register([texts["privateKey"], texts["privateKeyPassword"]])
+    # Before anything can fail on them: the key whole and line by line, and its password.
+    redaction.register_credentials(
+        {"ssl.keystore.key": texts["privateKey"], "ssl.key.password": texts["privateKeyPassword"]}
+    )
     check_key_pair(
         texts["certificate"],
         texts["privateKey"],
