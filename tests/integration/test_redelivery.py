@@ -187,8 +187,8 @@ def test_overlapping_subscribe_runs_with_one_token_hand_the_message_over_once(aw
 
 
 def test_a_message_too_large_to_buffer_is_dead_lettered_not_retried(aws, h):
-    """~110 KB of JSON: under Step Functions' 256 KiB, but stored with its result over DynamoDB's 400 KB."""
-    record = payment(0, "o-8", blob="x" * 110_000)
+    """~210 KB of JSON: under Step Functions' 256 KiB, but stored with its result over DynamoDB's 400 KB."""
+    record = payment(0, "o-8", blob="x" * 210_000)
     assert h.make_consumer(MESSAGE_TTL_SECONDS=600).handle(event(record)) == OK
     [dead] = aws.dead_letters()
     assert (dead["offset"], dead["error"]) == (0, "KafkaMessageTooLarge")

@@ -953,6 +953,7 @@ def test_iam_statements_exist_everywhere_expected() -> None:
         "RedriveFunction",
         "OrderPaymentStateMachine",
         "OrderPaymentDirectStateMachine",
+        "OnPaymentStateMachine",  # reads claim checks (test_template_claim_check.py)
     }
     assert resources()["ProducerFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["ProducerRole", "Arn"]}
 
@@ -1051,8 +1052,9 @@ def test_least_privilege_by_function() -> None:
         "glue:GetSchemaByDefinition",
         "kafka-cluster:WriteData",
     } <= producer
-    assert actions_of("OrderPaymentStateMachine") == {"lambda:InvokeFunction"}
-    assert actions_of("OrderPaymentDirectStateMachine") == {"dynamodb:UpdateItem"}
+    # s3:GetObject: with EnableClaimCheck only, on the claim-check bucket (test_template_claim_check.py).
+    assert actions_of("OrderPaymentStateMachine") == {"lambda:InvokeFunction", "s3:GetObject"}
+    assert actions_of("OrderPaymentDirectStateMachine") == {"dynamodb:UpdateItem", "s3:GetObject"}
 
 
 def test_producer_secrets_are_scoped_to_the_prefix() -> None:

@@ -73,6 +73,7 @@ def test_redrive_may_settle_the_queue_and_handle_records_and_nothing_more() -> N
         "states:SendTaskSuccess",
         "states:SendTaskFailure",
         "states:StartExecution",
+        "s3:PutObject",  # claim checks (EnableClaimCheck)
         "glue:GetSchemaVersion",
     }
     # Every action of the redrive's is one the consumer has: it handles records as the consumer does.

@@ -63,7 +63,8 @@ def _cache_seconds() -> int:
 
 
 def _fetch(name: str) -> str:
-    secret_id = os.environ.get(names.SECRETS_PREFIX, "") + name
+    # A full ARN names the secret itself (placeholders cannot hold one: ':' is not in NAME).
+    secret_id = name if name.startswith("arn:") else os.environ.get(names.SECRETS_PREFIX, "") + name
     try:
         value = parameters.get_secret(secret_id, max_age=_cache_seconds())
     except parameters.exceptions.GetParameterError as error:
@@ -118,6 +119,23 @@ def _lookup(name: str, field: str | None) -> str:
     text = item if isinstance(item, str) else json.dumps(item)
     redaction.register([text])
     return text
+
+
+def secret_document(name: str) -> Mapping[str, Any] | None:
+    """The JSON object a secret holds (``None`` if it holds no JSON object), registered for masking.
+
+    For secrets that are read whole by shape rather than by placeholder: the client
+    certificate and root CA secrets of ``authentication`` (docs/payloads.md#client-properties).
+    ``name`` is looked up as ``<SECRETS_PREFIX>name``, or as given when it is an ARN.
+    """
+    try:
+        document = json.loads(_fetch(name))
+    except ValueError:
+        return None
+    if not isinstance(document, Mapping):
+        return None
+    redaction.register([v for v in document.values() if isinstance(v, str)])
+    return document
 
 
 def _substitute(text: str) -> str:

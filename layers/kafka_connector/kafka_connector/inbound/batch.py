@@ -25,6 +25,7 @@ from typing import Any, Final, TypedDict
 
 from aws_lambda_powertools import Metrics
 
+from kafka_connector.inbound.claim_check import ClaimCheck
 from kafka_connector.inbound.config import ConsumerConfig, Mode
 from kafka_connector.inbound.correlation import Correlator, Delivery
 from kafka_connector.inbound.dead_letter import DeadLetterQueue
@@ -96,6 +97,7 @@ class BatchConsumer:
         self.dead_letters = (
             DeadLetterQueue(config.dead_letter_queue_url) if config.dead_letter_queue_url else None
         )
+        self.claim_check = ClaimCheck(config.claim_check_bucket) if config.claim_check_bucket else None
         expressions = (
             config.activation_condition,
             config.correlation_key,
@@ -207,6 +209,8 @@ class BatchConsumer:
                 message=message,
                 result=self._result(message, context),
                 pending_headers=None if self._headers_first else raw.get("headers") or [],
+                include_raw_value=config.include_raw_value,
+                claim_check=self.claim_check,
             ),
         )
 

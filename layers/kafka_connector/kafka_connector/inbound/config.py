@@ -39,6 +39,9 @@ class ConsumerConfig:
     table_name: str | None = None
     dead_letter_queue_url: str | None = None
     avro: AvroSettings = field(default_factory=AvroSettings)
+    #: ``None``: ``rawValue`` only when the value is not JSON (docs/payloads.md#the-message).
+    include_raw_value: bool | None = None
+    claim_check_bucket: str | None = None
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
@@ -72,6 +75,8 @@ class ConsumerConfig:
             table_name=get(names.CORRELATION_TABLE),
             dead_letter_queue_url=get(names.DEAD_LETTER_QUEUE_URL),
             avro=AvroSettings.from_environment(env),
+            include_raw_value=_tristate(get(names.INCLUDE_RAW_VALUE), names.INCLUDE_RAW_VALUE),
+            claim_check_bucket=get(names.CLAIM_CHECK_BUCKET),
         )
         config._check()
         return config
@@ -106,3 +111,11 @@ def _seconds(raw: str | None) -> int:
     if not 0 <= seconds <= MAX_LIFETIME_SECONDS:
         raise ConnectorInputError(f"MESSAGE_TTL_SECONDS must be between 0 and {MAX_LIFETIME_SECONDS}")
     return seconds
+
+
+def _tristate(raw: str | None, variable: str) -> bool | None:
+    """``true``/``false`` (any case), or ``None`` for unset or ``auto``."""
+    value = (raw or "auto").lower()
+    if value not in {"true", "false", "auto"}:
+        raise ConnectorInputError(f"{variable} must be 'true', 'false' or 'auto', not {raw!r}")
+    return None if value == "auto" else value == "true"

@@ -207,7 +207,7 @@ class Correlator:
                 key,
                 inbound.message_id,
                 inbound.complete(),
-                inbound.result_json,
+                inbound.buffered_result_json,
                 expires_at=int(now) + self.ttl_seconds,
                 keep_until=int(now) + self._mark_seconds,
                 now=now,

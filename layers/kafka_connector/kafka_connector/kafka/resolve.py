@@ -36,7 +36,13 @@ from typing import Any
 from kafka_connector import redaction
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.kafka.converters import server_list
-from kafka_connector.kafka.credentials import BadValue, defaults, register_secrets
+from kafka_connector.kafka.credentials import (
+    BadValue,
+    client_certificate_properties,
+    defaults,
+    register_secrets,
+    root_ca_properties,
+)
 from kafka_connector.kafka.vocabulary import (
     AWS_MSK_IAM,
     BYTE_ARRAY_SERIALIZER,
@@ -87,19 +93,33 @@ def resolve_client_properties(
 
 
 def _authentication_properties(authentication: object) -> dict[str, str]:
-    """SASL properties for ``{"username", "password"}`` or ``{"type": "iam"}``.
+    """Security properties for ``authentication``, with its server root CA if it names one.
 
-    Like the reference connector, username/password configure SASL/PLAIN only when both
-    are given; neither means "configure security yourself in additionalProperties"; one
-    without the other is almost certainly a broken secret reference, so it is an error.
+    ``serverRootCaSecret`` (any type) adds the PEM truststore of a
+    ``SERVER_ROOT_CA_CERTIFICATE``-shaped secret (:func:`.credentials.root_ca_properties`).
     """
     if authentication is None:
         return {}
     if not isinstance(authentication, Mapping):
-        raise ConnectorInputError("'authentication' must be an object: {username, password} or {type: 'iam'}")
+        raise ConnectorInputError(
+            "'authentication' must be an object: {username, password}, {type: 'iam'}"
+            " or {type: 'mtls', secret}"
+        )
+    return {**_security_properties(authentication), **root_ca_properties(authentication)}
+
+
+def _security_properties(authentication: Mapping[str, Any]) -> dict[str, str]:
+    """SASL properties for ``{"username", "password"}`` or ``{"type": "iam"}``; TLS ones for mTLS.
+
+    Like the reference connector, username/password configure SASL/PLAIN only when both
+    are given; neither means "configure security yourself in additionalProperties"; one
+    without the other is almost certainly a broken secret reference, so it is an error.
+    ``{"type": "mtls", "secret": …}`` reads a client certificate secret
+    (:func:`.credentials.client_certificate_properties`).
+    """
     kind = authentication.get("type")
     if kind is not None and not isinstance(kind, str):
-        raise ConnectorInputError("'authentication.type' must be a string: 'credentials' or 'iam'")
+        raise ConnectorInputError("'authentication.type' must be a string: 'credentials', 'iam' or 'mtls'")
     kind = (kind or "").strip().lower()
     if kind == "iam":
         return {
@@ -108,9 +128,11 @@ def _authentication_properties(authentication: object) -> dict[str, str]:
             "sasl.jaas.config": f"{IAM_LOGIN_MODULE} required;",
             "sasl.client.callback.handler.class": IAM_CALLBACK_HANDLER,
         }
+    if kind == "mtls":
+        return client_certificate_properties(authentication)
     if kind not in {"", "credentials"}:
         raise ConnectorInputError(
-            f"'authentication.type' must be 'credentials' or 'iam', not {redaction.shown(kind, 50)}",
+            f"'authentication.type' must be 'credentials', 'iam' or 'mtls', not {redaction.shown(kind, 50)}",
         )
 
     username = _optional_string(authentication, "username")

@@ -88,11 +88,21 @@ def tls_kwargs(props: Mapping[str, str], kwargs: Mapping[str, Any]) -> dict[str,
     return {"ssl_context": context}
 
 
-def _load_inline_key_pair(context: ssl.SSLContext, chain: str, key: str, password: str) -> None:
+_INLINE_KEY_PAIR_ERROR = (
+    "additional properties 'ssl.keystore.certificate.chain' and 'ssl.keystore.key' could not be "
+    "loaded: they must be a PEM certificate chain and its PEM private key, and "
+    "'ssl.key.password' must open the key if it is encrypted"
+)
+
+
+def _load_inline_key_pair(
+    context: ssl.SSLContext, chain: str, key: str, password: str, error: str = _INLINE_KEY_PAIR_ERROR
+) -> None:
     """Load an inline PEM key pair: private 0600 files in a private directory, deleted at once.
 
     ``password`` is always passed (empty if none) so an encrypted key without a password
-    fails cleanly instead of OpenSSL prompting on a terminal.
+    fails cleanly instead of OpenSSL prompting on a terminal. ``error`` is the input error's
+    message, naming where the material came from (it never quotes the material).
     """
     directory = tempfile.mkdtemp(prefix="kafka-tls-")  # mode 0700
     try:
@@ -102,13 +112,26 @@ def _load_inline_key_pair(context: ssl.SSLContext, chain: str, key: str, passwor
         _write_private(key_path, key)
         context.load_cert_chain(chain_path, key_path, password=password)
     except (OSError, ValueError):
-        raise ConnectorInputError(
-            "additional properties 'ssl.keystore.certificate.chain' and 'ssl.keystore.key' could not be "
-            "loaded: they must be a PEM certificate chain and its PEM private key, and "
-            "'ssl.key.password' must open the key if it is encrypted"
-        ) from None
+        raise ConnectorInputError(error) from None
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def check_key_pair(chain: str, key: str, password: str, error: str) -> None:
+    """Raise ``ConnectorInputError(error)`` unless ``chain``/``key`` load as a client key pair.
+
+    For key material from a secret: a broken secret is reported naming the secret before the
+    properties it becomes are reported naming ``ssl.keystore.*``, which the user never typed.
+    """
+    _load_inline_key_pair(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), chain, key, password, error)
+
+
+def check_certificates(pem: str, error: str) -> None:
+    """Raise ``ConnectorInputError(error)`` unless ``pem`` holds PEM certificates (a truststore)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ConnectorInputError(error) from None
 
 
 def _write_private(path: str, text: str) -> None:

@@ -16,6 +16,7 @@ from kafka_connector import redaction
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.input_checks import check_input
 from kafka_connector.kafka.resolve import resolve_client_properties
+from kafka_connector.outbound import s3_value
 from kafka_connector.outbound.address import TargetAddress, parse_address
 from kafka_connector.secrets import CONFIGURATION_FIELDS, resolve_configuration
 from kafka_connector.serialization.avro_codec import AvroWriter
@@ -53,8 +54,7 @@ class ProducerRequest:
         payload = resolve_configuration(_with_default_bootstrap(event, default_bootstrap_servers))
         address = _target_address(payload)
         message = _section(payload, "message", required=True)
-        if message.get("value") is None:
-            raise ConnectorInputError("'message.value' is required")
+        message_value = s3_value.message_value(message)  # message.value, or read from valueFromS3
         serialization = SerializationType.parse(
             payload.get("serializationType") or SerializationType.JSON, "serializationType"
         )
@@ -62,12 +62,14 @@ class ProducerRequest:
         if not isinstance(debug, bool):
             raise ConnectorInputError("'debug' must be true or false")
         if serialization is SerializationType.AVRO:
-            value = AvroWriter.from_request(payload.get("avro")).encode(message["value"])
+            value = AvroWriter.from_request(payload.get("avro")).encode(message_value)
         else:
-            value = encode_json_value(message["value"])
+            value = encode_json_value(message_value)
         key = encode_key(address.key if address.key is not None else message.get("key"))
+        properties = resolve_client_properties(payload, role="producer")
+        s3_value.check_size(message, value, properties)
         return cls(
-            properties=resolve_client_properties(payload, role="producer"),
+            properties=properties,
             topic=address.topic,
             partition=address.partition,
             key=key,
