@@ -17,7 +17,7 @@ from typing import Any, Final
 from kafka_connector.errors import ConnectorError, KafkaRetryableError
 from kafka_connector.outbound.publisher import Acknowledgement, Publisher, debug_properties
 from kafka_connector.outbound.request import ProducerRequest
-from kafka_connector.redaction import redact_data
+from kafka_connector.redaction import redact, redact_data
 
 #: How much of each distinct error's message the batch error quotes.
 _MESSAGE_CHARS: Final = 500
@@ -37,11 +37,15 @@ def response(request: ProducerRequest, acknowledgements: Sequence[Acknowledgemen
     """``message``: the record's metadata. ``messages``: ``{"records": [...]}`` in the order given."""
     if not request.batch:
         return acknowledgements[0].to_response(request)
-    answer: dict[str, Any] = {"records": [ack.to_record(request.debug) for ack in acknowledgements]}
+    records = [ack.to_record(request.debug) for ack in acknowledgements]
+    # The only text in a record is its topic: each distinct name is redacted once, not per record.
+    topics = {topic: redact(topic) for topic in {record["topic"] for record in records}}
+    for record in records:
+        record["topic"] = topics[record["topic"]]
+    answer: dict[str, Any] = {"records": records}
     if request.debug:
-        answer |= debug_properties(request)
-    redacted: dict[str, Any] = redact_data(answer)
-    return redacted
+        answer |= redact_data(debug_properties(request))
+    return answer
 
 
 def batch_failure(outcomes: Sequence[Acknowledgement | ConnectorError]) -> ConnectorError:

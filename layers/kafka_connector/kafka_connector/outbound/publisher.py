@@ -313,7 +313,10 @@ class Publisher:
                 outcomes.append(future)
                 continue
             try:
-                metadata = future.get(timeout=max(0.0, deadline - time.monotonic()))
+                if future.is_done and future.succeeded():  # most are, once the first wait is over
+                    metadata = future.value
+                else:
+                    metadata = future.get(timeout=max(0.0, deadline - time.monotonic()))
             except Exception as error:
                 outcomes.append(self._failure(config, producer, record, error, future))
                 continue

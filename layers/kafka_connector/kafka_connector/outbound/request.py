@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from kafka_connector import redaction
 from kafka_connector.errors import ConnectorInputError
@@ -38,9 +38,8 @@ MAX_BATCH_MESSAGES: Final = 1000
 PUBLISHED_FIELDS: Final = ("address", "message", "messages", "headers", "serializationType", "avro")
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundRecord:
-    """One record to publish, already in bytes."""
+class OutboundRecord(NamedTuple):
+    """One record to publish, already in bytes (a tuple: a batch makes a thousand of them)."""
 
     topic: str
     partition: int | None
