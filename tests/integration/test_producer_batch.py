@@ -146,3 +146,24 @@ def test_an_invalid_message_refuses_the_whole_batch_before_anything_is_sent(boot
     with pytest.raises(ConnectorInputError, match=r"'messages\[3\]\.value' is required"):
         invoke(batch_event(bootstrap, topic, messages))
     assert on_topic(bootstrap, topic) == 0
+
+
+def test_a_batch_error_never_carries_a_credential(bootstrap, topic, capsys):
+    from tests.support.leaks import leaks
+
+    password, user = "batch-typed-pa55word-77", "batch-user-name-77"
+    messages = [{"value": "small"}, {"value": "x" * 5000}]
+    event = batch_event(
+        bootstrap,
+        topic,
+        messages,
+        authentication={"username": user, "password": password},
+        # No SASL on the embedded broker: the credentials are configured, then the protocol overridden.
+        additionalProperties={"security.protocol": "PLAINTEXT", "max.request.size": 2000},
+    )
+    with pytest.raises(KafkaNonRetryableError) as caught:
+        invoke(event)
+    assert body_of(caught.value)["failed"] == [1]
+    captured = capsys.readouterr()
+    outputs = {"error": str(caught.value), "stdout": captured.out, "stderr": captured.err}
+    assert leaks({"password": password, "username": user}, outputs) == []
