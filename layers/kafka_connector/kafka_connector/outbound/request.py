@@ -154,10 +154,12 @@ def _messages(payload: Mapping[str, Any]) -> tuple[list[tuple[Mapping[str, Any],
             f"'messages' holds {len(batch)} messages; at most {MAX_BATCH_MESSAGES} per invocation",
             "Split the batch (ItemBatcher MaxItemsPerBatch).",
         )
+    messages = []
     for index, message in enumerate(batch):
         if not isinstance(message, Mapping):
             raise ConnectorInputError(f"'messages[{index}]' must be an object with 'value'")
-    return [(message, f"messages[{index}]") for index, message in enumerate(batch)], True
+        messages.append((message, f"messages[{index}]"))
+    return messages, True
 
 
 def _record(message: Mapping[str, Any], field: str, shared: _Shared) -> OutboundRecord:
