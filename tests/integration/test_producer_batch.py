@@ -167,3 +167,28 @@ def test_a_batch_error_never_carries_a_credential(bootstrap, topic, capsys):
     captured = capsys.readouterr()
     outputs = {"error": str(caught.value), "stdout": captured.out, "stderr": captured.err}
     assert leaks({"password": password, "username": user}, outputs) == []
+
+
+def test_avro_batch_every_record_decodes_with_the_schema(bootstrap, topic):
+    import io
+
+    import fastavro
+
+    from tests.support.samples import SAMPLE_SCHEMA, SAMPLE_VALUE
+
+    values = [{**SAMPLE_VALUE, "age": age} for age in range(5)]
+    response = invoke(
+        batch_event(
+            bootstrap,
+            topic,
+            [{"key": f"k{i}", "value": value} for i, value in enumerate(values)],
+            serializationType="avro",
+            avro={"schema": SAMPLE_SCHEMA, "wireFormat": "confluent", "schemaId": 12},
+        )
+    )
+    found = stored(bootstrap, topic, 5)
+    parsed = fastavro.parse_schema(SAMPLE_SCHEMA)
+    for index, entry in enumerate(response["records"]):
+        body = found[entry["partition"], entry["offset"]].value
+        assert body[:5] == b"\x00\x00\x00\x00\x0c"
+        assert fastavro.schemaless_reader(io.BytesIO(body[5:]), parsed, None) == values[index]
