@@ -31,6 +31,8 @@ QUICK: dict[str, dict[str, Any]] = {
         "block": 10,
         "cold_runs": 1,
         "overhead_rounds": 30,
+        "batch_size": 50,
+        "batch_rounds": 3,
     },
     "consumer": {
         "records": 50,

@@ -8,6 +8,9 @@
 * Cold start: a fresh interpreter imports the handler and makes its first invocation
   (bootstrap included), next to one that imports kafka-python and sends one record.
 * Throughput: records/s over sequential invocations with ~1 KB JSON and Avro values.
+* Batch: one invocation publishing 1,000 ``messages`` vs raw kafka-python sending the same
+  records and flushing once (``acks=all``, same broker and topic). Goal ≥ 0.8x the raw
+  throughput, i.e. the invoke takes ≤ 1.25x the raw send-all-and-flush.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from bench.common import (
 )
 
 GOAL_WARM_RATIO = 1.1
+#: Batch goal: ≥ 0.8x raw throughput, judged as invoke time ≤ 1 / 0.8 of raw time.
+GOAL_BATCH_THROUGHPUT = 0.8
 
 SMALL_VALUE = {"name": "John Doe", "age": 29}
 ORDER_SCHEMA = {
@@ -129,6 +134,8 @@ def run(
     block: int = 100,
     cold_runs: int = 5,
     overhead_rounds: int = 3000,
+    batch_size: int = 1000,
+    batch_rounds: int = 30,
 ) -> Report:
     from local.broker import kafka_bootstrap
     from tests.support.kafka import create_topic
@@ -147,6 +154,7 @@ def run(
                 block=block,
                 overhead_rounds=overhead_rounds,
             )
+            _batch(report, bootstrap=bootstrap, topic=topic, size=batch_size, rounds=batch_rounds)
         _cold(report, bootstrap, topic, cold_runs)
     return report
 
@@ -251,6 +259,71 @@ def _warm(
         report.rows.append(Row(f"{what} ({throughput} sequential)", f"{rates[label]:,.0f} records/s"))
 
     report.tables.append(_overhead_table(overhead, overhead_rounds))
+
+
+def batch_messages(size: int) -> list[dict[str, Any]]:
+    """``size`` messages, each its own key and a small JSON value (the raw side sends the same bytes)."""
+    return [{"key": f"employee{i}", "value": {"name": "John Doe", "age": 29, "n": i}} for i in range(size)]
+
+
+def _batch(report: Report, *, bootstrap: str, topic: str, size: int, rounds: int) -> None:
+    """A ``size``-message invoke vs raw kafka-python: ``send`` every record, then ``flush`` once."""
+    from kafka import KafkaProducer
+
+    from kafka_connector.outbound.request import ProducerRequest
+    from local.context import LocalLambdaContext
+
+    with quiet():
+        from functions.producer import app
+
+    context = LocalLambdaContext("producer", timeout_seconds=3600)
+    messages = batch_messages(size)
+    event = {
+        "topic": {"bootstrapServers": bootstrap, "topicName": topic},
+        "messages": messages,
+        "headers": {"source": "checkout"},
+    }
+    records = [
+        (m["key"].encode(), json.dumps(m["value"], separators=(",", ":")).encode(), [("source", b"checkout")])
+        for m in messages
+    ]
+    raw = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+
+    def handler() -> Any:
+        response = app.lambda_handler(event, context)
+        assert len(response["records"]) == size
+        return response
+
+    def raw_batch() -> None:
+        for key, value, headers in records:
+            raw.send(topic, value=value, key=key, headers=headers)
+        raw.flush()
+
+    try:
+        with quiet():
+            handler_times, raw_times = interleave([handler, raw_batch], rounds, warmup=3)
+            parse = median(interleave([lambda: ProducerRequest.from_event(event)], rounds)[0])
+    finally:
+        raw.close()
+        app.publisher.close()
+    ratio = median(handler_times) / median(raw_times)
+    ours, theirs = size / median(handler_times), size / median(raw_times)
+    report.rows.append(
+        goal_row(
+            f"batch: one {size:,}-message invoke vs raw send() x{size:,} + flush()"
+            f" ({rounds} interleaved rounds, median; time ratio, goal = 1/0.8)",
+            f"{ms(median(handler_times))} vs {ms(median(raw_times))} = {ours:,.0f} vs {theirs:,.0f} records/s"
+            f" ({ours / theirs:.2f}x raw throughput)",
+            ratio,
+            1 / GOAL_BATCH_THROUGHPUT,
+        )
+    )
+    report.rows.append(
+        Row(
+            f"batch: of which ProducerRequest.from_event on the {size:,} messages (validate, encode)",
+            f"{ms(parse)} ({us(parse / size)} per message)",
+        )
+    )
 
 
 def _overhead_table(overhead: dict[str, Any], rounds: int) -> Table:

@@ -1,7 +1,8 @@
-"""Producer function: publish one record from a Step Functions task (docs/payloads.md#producer-input).
+"""Producer function: publish a record or a batch for a Step Functions task (docs/payloads.md).
 
-Parse the task input, publish through the layer, return the acknowledged record's
-metadata. The publisher lives at module level so warm invocations reuse its clients.
+Parse the task input, publish through the layer (once per ``idempotencyKey`` when the
+function has an idempotency table), return the acknowledged records' metadata. The
+publisher lives at module level so warm invocations reuse its clients.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from kafka_connector import environment as names
+from kafka_connector.errors import ConnectorInputError
 from kafka_connector.observability import count, get_logger, get_metrics, get_tracer, handler_boundary
+from kafka_connector.outbound import batch
+from kafka_connector.outbound.idempotency import IdempotentPublisher
 from kafka_connector.outbound.publisher import Publisher
 from kafka_connector.outbound.request import ProducerRequest
 
@@ -23,6 +27,8 @@ tracer = get_tracer("kafka-producer")
 publisher = Publisher()
 #: The cluster a payload without ``topic.bootstrapServers`` is published to (read at cold start).
 default_bootstrap_servers = os.environ.get(names.KAFKA_BOOTSTRAP_SERVERS, "").strip() or None
+#: Publishing once per ``idempotencyKey``: only with ``IDEMPOTENCY_TABLE`` (read at cold start).
+idempotent = IdempotentPublisher.from_environment()
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -31,14 +37,18 @@ default_bootstrap_servers = os.environ.get(names.KAFKA_BOOTSTRAP_SERVERS, "").st
 @handler_boundary(logger, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ProducerRequest.from_event(event, default_bootstrap_servers=default_bootstrap_servers)
-    acknowledgement = publisher.publish(request)
-    count(metrics, "RecordsPublished")
+    if request.idempotency_key is None:
+        acknowledgements = batch.publish(publisher, request)
+    elif idempotent is None:
+        raise ConnectorInputError(
+            f"'idempotencyKey' needs an idempotency table; this function has no {names.IDEMPOTENCY_TABLE}",
+            "Deploy with EnableIdempotency=true, or leave idempotencyKey out.",
+        )
+    else:
+        acknowledgements = idempotent.publish(request, context, lambda: batch.publish(publisher, request))
+    count(metrics, "RecordsPublished", len(acknowledgements))
     logger.debug(
-        "record published",
-        extra={
-            "topic": acknowledgement.topic,
-            "partition": acknowledgement.partition,
-            "offset": acknowledgement.offset,
-        },
+        "records published",
+        extra={"records": len(acknowledgements), "topic": acknowledgements[0].topic},
     )
-    return acknowledgement.to_response(request)
+    return batch.response(request, acknowledgements)

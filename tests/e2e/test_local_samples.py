@@ -61,6 +61,18 @@ def published(topic: str, partition: int | None = None) -> Check:
     return check
 
 
+def published_all(*topics: str) -> Check:
+    """A batch: every message acknowledged, in the order given (``{"records": [...]}``)."""
+
+    def check(response: Any, stderr: str) -> None:
+        records = response["records"]
+        assert len(records) == len(topics)
+        for record, topic in zip(records, topics, strict=True):
+            published(topic)(record, stderr)
+
+    return check
+
+
 def consumed(*lines: str, failures: int = 0) -> Check:
     """The partial batch response, and the report's lines (each a regular expression) on stderr."""
 
@@ -98,6 +110,7 @@ EXPECTATIONS: dict[str, Check] = {
     "producer-address.json": published("orders"),
     "producer-address-partition.json": published("orders", partition=0),
     "producer-authenticated.json": published("orders"),
+    "producer-batch.json": published_all("orders", "orders", "orders-audit"),
     "consumer-msk.json": consumed(
         r"^record payments-0@15: dropped — no workflow waits for payments#1001 and MESSAGE_TTL_SECONDS is 0$",
         r"^record payments-1@3: dead-lettered — ExpressionError: CORRELATION_KEY_EXPRESSION gave no value"

@@ -27,7 +27,7 @@ def check(report: Report, goals: int) -> None:
 def test_producer():
     from bench import producer
 
-    check(producer.run(**QUICK["producer"]), goals=1)
+    check(producer.run(**QUICK["producer"]), goals=2)  # warm invoke, batch
 
 
 def test_consumer():

@@ -29,6 +29,8 @@ CLAIM_CHECK_BUCKET: Final = "CLAIM_CHECK_BUCKET"
 
 # -- producer ---------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS: Final = "KAFKA_BOOTSTRAP_SERVERS"
+IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE"
+IDEMPOTENCY_TTL_SECONDS: Final = "IDEMPOTENCY_TTL_SECONDS"
 
 # -- shared tuning (optional, not set by the template) ------------------------------------
 SECRETS_PREFIX: Final = "SECRETS_PREFIX"
@@ -59,6 +61,8 @@ CONSUMER_VARIABLES: Final = frozenset(
     }
 )
 #: What the producer function's own code reads (the layer's secrets module reads SECRETS_PREFIX).
-PRODUCER_VARIABLES: Final = frozenset({KAFKA_BOOTSTRAP_SERVERS, SECRETS_PREFIX})
+PRODUCER_VARIABLES: Final = frozenset(
+    {KAFKA_BOOTSTRAP_SERVERS, SECRETS_PREFIX, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_SECONDS}
+)
 #: What the subscribe function reads.
 SUBSCRIBE_VARIABLES: Final = frozenset({CORRELATION_TABLE})

@@ -9,7 +9,8 @@ can read ``status``, ``message`` and ``description`` with ``States.StringToJson`
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, TypedDict
+from collections.abc import Mapping
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 from kafka_connector import redaction
 
@@ -19,6 +20,12 @@ class ErrorBody(TypedDict):
     error: str
     message: str
     description: str
+    #: A batch publish that failed part-way: which messages were acknowledged and which not
+    #: (docs/payloads.md#batch-errors).
+    acknowledged: NotRequired[list[int]]
+    failed: NotRequired[list[int]]
+    retryable: NotRequired[list[int]]
+    errors: NotRequired[list[dict[str, Any]]]
 
 
 class ConnectorError(Exception):
@@ -32,9 +39,13 @@ class ConnectorError(Exception):
 
     status: ClassVar[int] = 500
 
-    def __init__(self, message: str, description: str = "") -> None:
+    def __init__(
+        self, message: str, description: str = "", *, details: Mapping[str, Any] | None = None
+    ) -> None:
         self.message = redaction.redact(message)
         self.description = redaction.redact(description)
+        #: Extra fields of the body (a batch's acknowledged and failed indexes), redacted when written.
+        self.details: dict[str, Any] = dict(details or {})
         super().__init__(self.to_json())
 
     @property
@@ -42,12 +53,15 @@ class ConnectorError(Exception):
         return type(self).__name__
 
     def to_dict(self) -> ErrorBody:
-        return {
+        body: ErrorBody = {
             "status": self.status,
             "error": self.error,
             "message": redaction.redact(self.message),
             "description": redaction.redact(self.description),
         }
+        if self.details:
+            body.update(redaction.redact_data(self.details))
+        return body
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
@@ -56,7 +70,16 @@ class ConnectorError(Exception):
         return self.to_json()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.details:
+            return (_with_details, (type(self), self.message, self.description, self.details))
         return (type(self), (self.message, self.description))
+
+
+def _with_details(
+    cls: type[ConnectorError], message: str, description: str, details: Mapping[str, Any]
+) -> ConnectorError:
+    """Unpickle an error that carries details (``__reduce__`` passes positional arguments only)."""
+    return cls(message, description, details=details)
 
 
 class ConnectorInputError(ConnectorError):

@@ -46,28 +46,50 @@ def check_input(value: object, root: str = "") -> None:
     """Raise :class:`ConnectorInputError` for the first field that is not valid text or nests too deep.
 
     ``root`` prefixes the field names (``""`` for a whole payload). Object keys are checked
-    like values, since they become header names, Avro field names or JSON text.
+    like values, since they become header names, Avro field names or JSON text. A field's
+    name is only spelt out for the error: the walk keeps a link to each node's parent and
+    key instead, so a 1,000-message batch costs one pass and no strings.
     """
-    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
+    stack: list[tuple[Any, _Link, int]] = [(value, None, 0)]
     while stack:
-        node, path, depth = stack.pop()
-        if isinstance(node, str):
-            if not is_valid_text(node):
-                raise _invalid_text(path or "input")
+        node, link, depth = stack.pop()
+        kind = type(node)
+        if kind is str or (kind is not dict and kind is not list and isinstance(node, str)):
+            if not node.isascii() and not is_valid_text(node):
+                raise _invalid_text(_path(root, link) or "input")
             continue
-        if not isinstance(node, Mapping | list):
+        is_mapping = kind is dict or (kind is not list and isinstance(node, Mapping))
+        if not is_mapping and not isinstance(node, list):
             continue
         if depth >= MAX_NESTING_DEPTH:
             raise ConnectorInputError(
-                f"'{path or 'input'}' nests deeper than {MAX_NESTING_DEPTH} levels",
+                f"'{_path(root, link) or 'input'}' nests deeper than {MAX_NESTING_DEPTH} levels",
                 "Flatten the value: no Kafka record or workflow payload needs this depth.",
             )
-        if isinstance(node, Mapping):
+        if is_mapping:
             for key, item in node.items():
-                name = str(key)
-                child = f"{path}.{shown(name)}" if path else shown(name)
-                if not is_valid_text(name):
-                    raise _invalid_text(child)
-                stack.append((item, child, depth + 1))
+                name = key if type(key) is str else str(key)
+                if not name.isascii() and not is_valid_text(name):
+                    raise _invalid_text(_path(root, (link, name)))
+                stack.append((item, (link, name), depth + 1))
         else:
-            stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(node))
+            stack.extend((item, (link, index), depth + 1) for index, item in enumerate(node))
+
+
+#: A node's place: ``(parent's link, key or index)``, ``None`` for the root.
+_Link = tuple[Any, str | int] | None
+
+
+def _path(root: str, link: _Link) -> str:
+    """The field name of the node at ``link``: ``message.value.note``, ``items[3]``."""
+    parts: list[str | int] = []
+    while link is not None:
+        link, part = link
+        parts.append(part)
+    path = root
+    for part in reversed(parts):
+        if isinstance(part, int):
+            path = f"{path}[{part}]"
+        else:
+            path = f"{path}.{shown(part)}" if path else shown(part)
+    return path

@@ -22,12 +22,12 @@ import logging
 import os
 import re
 import threading
+import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import kafka.errors as kafka_errors
 from kafka import KafkaProducer
@@ -45,7 +45,7 @@ from kafka_connector.errors import (
 from kafka_connector.kafka.connection import AUTHENTICATION_ERRORS, ClientFactory, is_untrusted_certificate
 from kafka_connector.kafka.table import TABLE, ignored_properties, to_kafka_python
 from kafka_connector.kafka.vocabulary import PRODUCER
-from kafka_connector.outbound.request import ProducerRequest
+from kafka_connector.outbound.request import OutboundRecord, ProducerRequest
 from kafka_connector.redaction import mask_properties, redact_data, shown
 
 #: kafka-python's own defaults differ from the Java client's in ways a Lambda notices: it
@@ -86,9 +86,8 @@ def _in_kafka_terms(error: ConnectorError) -> ConnectorError:
     return type(error)(message, description)
 
 
-@dataclass(frozen=True, slots=True)
-class Acknowledgement:
-    """The acknowledged record's metadata: what the workflow gets back."""
+class Acknowledgement(NamedTuple):
+    """The acknowledged record's metadata: what the workflow gets back (a tuple: a batch makes 1,000)."""
 
     topic: str
     partition: int
@@ -97,22 +96,58 @@ class Acknowledgement:
     serialized_key_size: int
     serialized_value_size: int
 
-    def to_response(self, request: ProducerRequest) -> dict[str, Any]:
-        response: dict[str, Any] = {
+    def to_metadata(self) -> dict[str, Any]:
+        """Where the record was written and its sizes: all an idempotency record stores of it."""
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp,
+            "serializedKeySize": self.serialized_key_size,
+            "serializedValueSize": self.serialized_value_size,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> Acknowledgement:
+        return cls(
+            topic=metadata["topic"],
+            partition=metadata["partition"],
+            offset=metadata["offset"],
+            timestamp=metadata["timestamp"],
+            serialized_key_size=metadata["serializedKeySize"],
+            serialized_value_size=metadata["serializedValueSize"],
+        )
+
+    def to_record(self, debug: bool) -> dict[str, Any]:
+        """The record's entry in a response: coordinates and timestamp, sizes with ``debug``."""
+        record: dict[str, Any] = {
             "topic": self.topic,
             "partition": self.partition,
             "offset": self.offset,
             "timestamp": self.timestamp,
         }
-        if request.debug:
-            response |= {
+        if debug:
+            record |= {
                 "serializedKeySize": self.serialized_key_size,
                 "serializedValueSize": self.serialized_value_size,
-                "properties": mask_properties(request.properties),
-                "ignoredProperties": ignored_properties(request.properties, role="producer"),
             }
+        return record
+
+    def to_response(self, request: ProducerRequest) -> dict[str, Any]:
+        """The single-message response (docs/payloads.md#producer-response)."""
+        response = self.to_record(request.debug)
+        if request.debug:
+            response |= debug_properties(request)
         redacted: dict[str, Any] = redact_data(response)  # topic names and property names too
         return redacted
+
+
+def debug_properties(request: ProducerRequest) -> dict[str, Any]:
+    """What ``"debug": true`` adds beside the records: the effective properties, credentials masked."""
+    return {
+        "properties": mask_properties(request.properties),
+        "ignoredProperties": ignored_properties(request.properties, role="producer"),
+    }
 
 
 def producer_kwargs(properties: Mapping[str, str]) -> dict[str, Any]:
@@ -206,62 +241,127 @@ class Publisher:
         self.clients_replaced = 0
 
     def publish(self, request: ProducerRequest) -> Acknowledgement:
-        """Send ``request``'s record and wait for the broker's acknowledgement.
+        """Send ``request``'s (first) record and wait for the broker's acknowledgement.
 
         Every error names Kafka's properties, not kafka-python's keywords.
         """
+        (outcome,) = self.publish_all(request, request.records[:1])
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def publish_all(
+        self, request: ProducerRequest, records: Sequence[OutboundRecord] | None = None
+    ) -> list[Acknowledgement | ConnectorError]:
+        """Send every record, then wait for all the acknowledgements: one outcome per record, in order.
+
+        A record is an :class:`Acknowledgement` only if the broker acknowledged it; anything
+        else is the error that record met (refused by the client before it was sent, refused
+        by the broker, or not acknowledged in time). Errors about the client itself (it
+        cannot bootstrap) are raised, before any record is sent.
+        """
         try:
-            return self._publish(request)
+            config = frozenset(request.properties.items())
+            producer = self._client(config, request.properties)
+            sent = self._send_all(config, producer, request.records if records is None else records)
+            return self._wait_all(config, producer, sent)
         except ConnectorError as error:
             raise _in_kafka_terms(error) from None
 
-    def _publish(self, request: ProducerRequest) -> Acknowledgement:
-        config = frozenset(request.properties.items())
-        producer = self._client(config, request.properties)
+    def _send_all(
+        self, config: frozenset[tuple[str, str]], producer: Any, records: Sequence[OutboundRecord]
+    ) -> list[tuple[OutboundRecord, Any]]:
+        """``send`` each record: its future, or the error ``send`` raised (nothing was sent then).
+
+        A topic whose metadata could not be had within ``max.block.ms`` fails the rest of its
+        records at once, rather than blocking that long again for each of them.
+        """
+        sent: list[tuple[OutboundRecord, Any]] = []
+        unreachable: dict[str, ConnectorError] = {}
+        for record in records:
+            if record.topic in unreachable:
+                sent.append((record, unreachable[record.topic]))
+                continue
+            try:
+                future = producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                    partition=record.partition,
+                )
+            except Exception as error:
+                converted = self._failure(config, producer, record, error, None)
+                if isinstance(error, KafkaTimeoutError):
+                    unreachable[record.topic] = converted
+                sent.append((record, converted))
+                continue
+            sent.append((record, future))
+        return sent
+
+    def _wait_all(
+        self, config: frozenset[tuple[str, str]], producer: Any, sent: list[tuple[OutboundRecord, Any]]
+    ) -> list[Acknowledgement | ConnectorError]:
+        """Each future's acknowledgement, all waited for against one deadline after the last send."""
         delivery_ms = producer.config["delivery_timeout_ms"]
-        future = None
-        try:
-            future = producer.send(
-                request.topic,
-                value=request.value,
-                key=request.key,
-                headers=request.headers,
-                partition=request.partition,
+        deadline = time.monotonic() + delivery_ms / 1000 + _ACK_MARGIN_SECONDS
+        outcomes: list[Acknowledgement | ConnectorError] = []
+        for record, future in sent:
+            if isinstance(future, ConnectorError):
+                outcomes.append(future)
+                continue
+            try:
+                if future.is_done and future.succeeded():  # most are, once the first wait is over
+                    metadata = future.value
+                else:
+                    metadata = future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as error:
+                outcomes.append(self._failure(config, producer, record, error, future))
+                continue
+            outcomes.append(
+                Acknowledgement(
+                    topic=metadata.topic,
+                    partition=metadata.partition,
+                    offset=metadata.offset,
+                    timestamp=metadata.timestamp,
+                    serialized_key_size=metadata.serialized_key_size,
+                    serialized_value_size=metadata.serialized_value_size,
+                )
             )
-            metadata = future.get(timeout=delivery_ms / 1000 + _ACK_MARGIN_SECONDS)
-        except (AssertionError, ValueError) as error:
-            if request.partition is not None and "partition" in str(error).lower():
-                raise ConnectorInputError(
-                    f"partition {request.partition} is not in topic '{request.topic}'"
-                ) from None
-            raise KafkaNonRetryableError(f"{type(error).__name__}: {error}") from None
-        except Exception as error:
-            if producer in self._retired and isinstance(error, kafka_errors.IllegalStateError):
-                raise KafkaRetryableError(
-                    "the Kafka client was replaced while this record was pending; it was not acknowledged",
-                    "Another call found the client broken and replaced it; a retry uses the new client.",
-                ) from None
-            converted = classify_kafka_error(error)
-            if isinstance(error, KafkaTimeoutError):
-                if future is not None and not future.is_done:
-                    converted = KafkaRetryableError(
-                        f"no acknowledgement within delivery.timeout.ms ({delivery_ms} ms)"
-                        f" + {_ACK_MARGIN_SECONDS:g} s",
-                        "The broker did not answer in time; the record may or may not have been written.",
-                    )
-                if cannot_progress(producer):
-                    self._retire(config, producer, wedged=True)
-            elif _is_about_the_client(error, converted):
-                self._retire(config, producer, wedged=False)
-            raise converted from None
-        return Acknowledgement(
-            topic=metadata.topic,
-            partition=metadata.partition,
-            offset=metadata.offset,
-            timestamp=metadata.timestamp,
-            serialized_key_size=metadata.serialized_key_size,
-            serialized_value_size=metadata.serialized_value_size,
-        )
+        return outcomes
+
+    def _failure(
+        self,
+        config: frozenset[tuple[str, str]],
+        producer: Any,
+        record: OutboundRecord,
+        error: BaseException,
+        future: Any,
+    ) -> ConnectorError:
+        """The connector error for ``record``'s failure; a client that is broken is retired here."""
+        if isinstance(error, AssertionError | ValueError):
+            if record.partition is not None and "partition" in str(error).lower():
+                return ConnectorInputError(f"partition {record.partition} is not in topic '{record.topic}'")
+            return KafkaNonRetryableError(f"{type(error).__name__}: {error}")
+        if producer in self._retired and isinstance(error, kafka_errors.IllegalStateError):
+            return KafkaRetryableError(
+                "the Kafka client was replaced while this record was pending; it was not acknowledged",
+                "Another call found the client broken and replaced it; a retry uses the new client.",
+            )
+        converted = classify_kafka_error(error)
+        if isinstance(error, KafkaTimeoutError):
+            if future is not None and not future.is_done:
+                delivery_ms = producer.config["delivery_timeout_ms"]
+                converted = KafkaRetryableError(
+                    f"no acknowledgement within delivery.timeout.ms ({delivery_ms} ms)"
+                    f" + {_ACK_MARGIN_SECONDS:g} s",
+                    "The broker did not answer in time; the record may or may not have been written.",
+                )
+            if cannot_progress(producer):
+                self._retire(config, producer, wedged=True)
+        elif _is_about_the_client(error, converted):
+            self._retire(config, producer, wedged=False)
+        return _in_kafka_terms(converted)
 
     def _client(self, config: frozenset[tuple[str, str]], properties: Mapping[str, str]) -> Any:
         """The warm client for ``config``, or a new one; a wedged client is replaced here.

@@ -30,7 +30,6 @@ from kafka_connector.aws.clients import client
 from kafka_connector.errors import ConnectorInputError, KafkaRetryableError
 from kafka_connector.input_checks import check_input
 
-FIELD: Final = "message.valueFromS3"
 #: Kafka's default ``max.request.size``: what a producer sends in one request at most.
 DEFAULT_MAX_REQUEST_SIZE: Final = 1024 * 1024
 #: The most an object may hold before it is read at all: far above any ``max.request.size``
@@ -42,20 +41,26 @@ _RETRYABLE: Final = frozenset(
 )
 
 
-def message_value(message: Mapping[str, Any]) -> Any:
-    """The value to publish: ``message.value``, or the JSON document ``message.valueFromS3`` names."""
+def message_value(message: Mapping[str, Any], field: str = "message") -> Any:
+    """The value to publish: ``<field>.value``, or the JSON document ``<field>.valueFromS3`` names.
+
+    ``field`` names the message in errors: ``message``, or ``messages[3]`` in a batch.
+    """
     source = message.get("valueFromS3")
     if source is None:
         if message.get("value") is None:
-            raise ConnectorInputError("'message.value' is required (or 'message.valueFromS3')")
+            raise ConnectorInputError(f"'{field}.value' is required (or '{field}.valueFromS3')")
         return message["value"]
     if message.get("value") is not None:
-        raise ConnectorInputError("give either 'message.value' or 'message.valueFromS3', not both")
-    bucket, key = _location(source)
-    return _parse(_read(bucket, key), f"s3://{bucket}/{key}")
+        raise ConnectorInputError(f"give either '{field}.value' or '{field}.valueFromS3', not both")
+    named = f"{field}.valueFromS3"
+    bucket, key = _location(source, named)
+    return _parse(_read(bucket, key, named), f"s3://{bucket}/{key}", named)
 
 
-def check_size(message: Mapping[str, Any], value: bytes, properties: Mapping[str, str]) -> None:
+def check_size(
+    message: Mapping[str, Any], value: bytes, properties: Mapping[str, str], field: str = "message"
+) -> None:
     """Refuse a value from S3 that Kafka would refuse: over the producer's ``max.request.size``."""
     if message.get("valueFromS3") is None:
         return
@@ -65,47 +70,48 @@ def check_size(message: Mapping[str, Any], value: bytes, properties: Mapping[str
         return  # to_kafka_python reports the property by name
     if len(value) > limit:
         raise ConnectorInputError(
-            f"'{FIELD}': the value is {len(value)} bytes, over the producer's max.request.size ({limit})",
+            f"'{field}.valueFromS3': the value is {len(value)} bytes,"
+            f" over the producer's max.request.size ({limit})",
             "Raise max.request.size in additionalProperties (and the broker's and topic's message size"
             " limits), or publish a smaller value.",
         )
 
 
-def _location(source: object) -> tuple[str, str]:
+def _location(source: object, named: str) -> tuple[str, str]:
     if not isinstance(source, Mapping):
-        raise ConnectorInputError(f"'{FIELD}' must be an object {{bucket, key}}")
+        raise ConnectorInputError(f"'{named}' must be an object {{bucket, key}}")
     found = []
     for name in ("bucket", "key"):
         value = source.get(name)
         if not isinstance(value, str) or not value.strip():
-            raise ConnectorInputError(f"'{FIELD}.{name}' is required: a non-empty string")
+            raise ConnectorInputError(f"'{named}.{name}' is required: a non-empty string")
         found.append(value)
     return found[0], found[1]
 
 
-def _read(bucket: str, key: str) -> bytes:
+def _read(bucket: str, key: str, named: str) -> bytes:
     where = f"s3://{bucket}/{key}"
     try:
         response = client("s3").get_object(Bucket=bucket, Key=key)
         size = int(response.get("ContentLength", 0))
         if size > MAX_OBJECT_BYTES:
             response["Body"].close()
-            raise ConnectorInputError(f"'{FIELD}': {where} is {size} bytes, over {MAX_OBJECT_BYTES}")
+            raise ConnectorInputError(f"'{named}': {where} is {size} bytes, over {MAX_OBJECT_BYTES}")
         data: bytes = response["Body"].read()
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in _MISSING:
-            raise ConnectorInputError(f"'{FIELD}': {where} does not exist ({code})") from None
+            raise ConnectorInputError(f"'{named}': {where} does not exist ({code})") from None
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _RETRYABLE or status >= 500:
-            raise KafkaRetryableError(f"'{FIELD}': {where} could not be read now: {code}") from None
+            raise KafkaRetryableError(f"'{named}': {where} could not be read now: {code}") from None
         raise ConnectorInputError(
-            f"'{FIELD}': {where} could not be read: {code or 'refused'}",
+            f"'{named}': {where} could not be read: {code or 'refused'}",
             "The producer's role may read objects of the template's ProducerValueBucket only.",
         ) from None
     except BotoCoreError as error:
         raise KafkaRetryableError(
-            f"'{FIELD}': {where} could not be read now: {type(error).__name__}"
+            f"'{named}': {where} could not be read now: {type(error).__name__}"
         ) from None
     return data
 
@@ -114,22 +120,22 @@ def _refuse_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _parse(data: bytes, where: str) -> Any:
+def _parse(data: bytes, where: str, named: str) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConnectorInputError(
-            f"'{FIELD}': {where} is not UTF-8 text (byte {error.start}): it must hold the value's JSON text"
+            f"'{named}': {where} is not UTF-8 text (byte {error.start}): it must hold the value's JSON text"
         ) from None
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
-        raise ConnectorInputError(f"'{FIELD}': {where} nests too deep") from None
+        raise ConnectorInputError(f"'{named}': {where} nests too deep") from None
     except ValueError as error:
         raise ConnectorInputError(
-            f"'{FIELD}': {where} is not JSON text ({str(error)[:200]}): it must hold the value's JSON text"
+            f"'{named}': {where} is not JSON text ({str(error)[:200]}): it must hold the value's JSON text"
         ) from None
     if value is None:
-        raise ConnectorInputError(f"'{FIELD}': {where} holds null; a value is required")
-    check_input(value, f"{FIELD}({where})")
+        raise ConnectorInputError(f"'{named}': {where} holds null; a value is required")
+    check_input(value, f"{named}({where})")
     return value
