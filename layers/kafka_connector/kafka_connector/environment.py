@@ -24,6 +24,8 @@ DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
 SERIALIZATION_TYPE: Final = "SERIALIZATION_TYPE"
 AVRO_SCHEMA: Final = "AVRO_SCHEMA"
 AVRO_WIRE_FORMAT: Final = "AVRO_WIRE_FORMAT"
+SCHEMA_REGISTRY_URL: Final = "SCHEMA_REGISTRY_URL"
+SCHEMA_REGISTRY_AUTH_SECRET: Final = "SCHEMA_REGISTRY_AUTH_SECRET"
 
 # -- producer ---------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS: Final = "KAFKA_BOOTSTRAP_SERVERS"
@@ -52,6 +54,8 @@ CONSUMER_VARIABLES: Final = frozenset(
         SERIALIZATION_TYPE,
         AVRO_SCHEMA,
         AVRO_WIRE_FORMAT,
+        SCHEMA_REGISTRY_URL,
+        SCHEMA_REGISTRY_AUTH_SECRET,
     }
 )
 #: What the producer function's own code reads (the layer's secrets module reads SECRETS_PREFIX).

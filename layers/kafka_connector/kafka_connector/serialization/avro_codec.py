@@ -185,6 +185,6 @@ def _unknown_fields(sent: Any, read_back: Any, field: str) -> list[str]:
     return sorted(unknown)
 
 
-def decode_avro_body(body: bytes, schema: Schema) -> Any:
-    """Read one bare Avro datum written with ``schema``."""
-    return _fastavro().schemaless_reader(io.BytesIO(body), schema, None)
+def decode_avro_body(body: bytes, schema: Schema, reader: Schema | None = None) -> Any:
+    """Read one bare Avro datum written with ``schema``, resolved to ``reader`` when given."""
+    return _fastavro().schemaless_reader(io.BytesIO(body), schema, reader)
