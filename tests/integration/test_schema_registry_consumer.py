@@ -53,9 +53,9 @@ V2_LONG = {
 
 
 @pytest.fixture
-def registry(request):
+def registry():
     """A fresh in-memory registry, reached through the very client the consumer will use."""
-    url = f"mock://{request.node.name}-{uuid.uuid4().hex[:8]}"
+    url = f"mock://registry-{uuid.uuid4().hex}"
     yield url, schema_registry.client(schema_registry.RegistryAccess(url))
     schema_registry.client.cache_clear()
     schema_registry.schema_by_id.cache_clear()

@@ -62,7 +62,7 @@ class ProducerRequest:
         if not isinstance(debug, bool):
             raise ConnectorInputError("'debug' must be true or false")
         if serialization is SerializationType.AVRO:
-            value = AvroWriter.from_request(payload.get("avro")).encode(message["value"])
+            value = AvroWriter.from_request(payload.get("avro"), address.topic).encode(message["value"])
         else:
             value = encode_json_value(message["value"])
         key = encode_key(address.key if address.key is not None else message.get("key"))

@@ -15,9 +15,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kafka_connector.errors import ConnectorInputError
-from kafka_connector.serialization import glue_registry
+from kafka_connector.redaction import shown
+from kafka_connector.serialization import glue_registry, registry_writer
 from kafka_connector.serialization.formats import WireFormat
 from kafka_connector.serialization.framing import confluent_header, glue_header
+from kafka_connector.serialization.schema_registry import record_full_name
 
 if TYPE_CHECKING:
     from fastavro.types import Schema
@@ -92,12 +94,14 @@ class AvroWriter:
     ignore_unknown_fields: bool = False
 
     @classmethod
-    def from_request(cls, avro: object) -> AvroWriter:
-        """Validate the ``avro`` section of a producer request."""
+    def from_request(cls, avro: object, topic: str | None = None) -> AvroWriter:
+        """Validate the ``avro`` section of a producer request (``topic``: the record's, for subjects)."""
         if not isinstance(avro, Mapping):
             raise ConnectorInputError(
                 "'avro' must be an object with 'schema' when serializationType is 'avro'"
             )
+        if avro.get("schemaRegistry") is not None:
+            return cls._through_registry(avro, topic)
         schema, definition = parse_avro_schema(avro.get("schema"))
         wire_format = WireFormat.parse(avro.get("wireFormat", WireFormat.PLAIN.value), "avro.wireFormat")
         schema_id = avro.get("schemaId")
@@ -112,10 +116,41 @@ class AvroWriter:
             for name, value in (("avro.registryName", registry_name), ("avro.schemaName", schema_name)):
                 if not isinstance(value, str) or not value:
                     raise ConnectorInputError(f"'{name}' is required with wireFormat 'glue'")
-        ignore_unknown = avro.get("ignoreUnknownFields", False)
-        if not isinstance(ignore_unknown, bool):
-            raise ConnectorInputError("'avro.ignoreUnknownFields' must be true or false")
+        ignore_unknown = _flag(avro, "ignoreUnknownFields")
         return cls(schema, definition, wire_format, schema_id, registry_name, schema_name, ignore_unknown)
+
+    @classmethod
+    def _through_registry(cls, avro: Mapping[str, Any], topic: str | None) -> AvroWriter:
+        """``avro.schemaRegistry``: the schema and its id come from a Confluent-compatible registry."""
+        access = registry_writer.registry_access(avro["schemaRegistry"])
+        wire_format = WireFormat.parse(avro.get("wireFormat", WireFormat.CONFLUENT.value), "avro.wireFormat")
+        if wire_format is not WireFormat.CONFLUENT:
+            raise ConnectorInputError("'avro.schemaRegistry' is for wireFormat 'confluent'")
+        auto_register = _flag(avro, "autoRegister")
+        if avro.get("schema") is not None:
+            schema, definition = parse_avro_schema(avro.get("schema"))
+            subject = registry_writer.subject_for(avro, topic, record_full_name(definition))
+            schema_id = registry_writer.schema_id_for(
+                access, subject, definition, auto_register=auto_register
+            )
+        else:
+            subject = registry_writer.subject_for(avro, topic, None)
+            found = registry_writer.version_of(access, subject, avro.get("version"))
+            schema, definition = parse_avro_schema(found.text, f"the schema of subject {subject!r}")
+            schema_id = found.schema_id
+        given = avro.get("schemaId")
+        if given is not None and given != schema_id:
+            raise ConnectorInputError(
+                f"'avro.schemaId' {shown(str(given), 20)} does not agree with the schema registry:"
+                f" the schema's id under subject {subject!r} is {schema_id}"
+            )
+        return cls(
+            schema,
+            definition,
+            WireFormat.CONFLUENT,
+            schema_id,
+            ignore_unknown_fields=_flag(avro, "ignoreUnknownFields"),
+        )
 
     def encode(self, value: Any, field: str = "message.value") -> bytes:
         """The framed Avro bytes of ``value`` (an object, or a string holding JSON)."""
@@ -136,6 +171,13 @@ class AvroWriter:
             version = glue_registry.schema_version_id(self.registry_name, self.schema_name, self.definition)
             return glue_header(version) + body
         return body
+
+
+def _flag(avro: Mapping[str, Any], name: str) -> bool:
+    value = avro.get(name, False)
+    if not isinstance(value, bool):
+        raise ConnectorInputError(f"'avro.{name}' must be true or false")
+    return value
 
 
 def encode_avro_body(
