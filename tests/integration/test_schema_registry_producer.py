@@ -214,3 +214,18 @@ def test_registry_credentials_from_placeholders_are_sent_and_never_echoed(bootst
     }
     logs = capsys.readouterr()
     assert leaks({"password": password}, {"error": str(caught.value), "logs": logs.out + logs.err}) == []
+
+
+@pytest.mark.parametrize("status", [401, 503])
+def test_registry_credentials_typed_in_are_never_echoed(bootstrap, topic, capsys, status):
+    password = "typed+in/pa55=wörd%\"'\\"
+    with answering(status) as server, logger_writing_to(app.logger, sys.stdout):
+        registry = {"url": server.url, "username": "SRKEY42", "password": password}
+        try:
+            with pytest.raises((KafkaNonRetryableError, KafkaRetryableError)) as caught:
+                publish(bootstrap, topic, {"schemaRegistry": registry, "schema": V1})
+        finally:
+            schema_registry.client.cache_clear()
+    logs = capsys.readouterr()
+    assert server.authorizations  # the credentials went to the registry
+    assert leaks({"password": password}, {"error": str(caught.value), "logs": logs.out + logs.err}) == []
