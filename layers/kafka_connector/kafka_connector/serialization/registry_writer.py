@@ -1,4 +1,4 @@
-"""The producer's ``avro.schemaRegistry``: the schema and id a record is written with (docs/payloads.md#avro).
+"""The producer's ``avro.schemaRegistry``: the schema and id a record is written with (docs/payloads.md).
 
 The subject follows Confluent's subject name strategies — ``TopicNameStrategy``
 (``<topic>-value``, the default), ``RecordNameStrategy`` (the record's full name),
@@ -8,7 +8,7 @@ With ``avro.schema``, its id under the subject is looked up (and registered firs
 fetched, so a workflow never pastes a schema. Lookups are cached per schema and subject
 for the life of the execution environment (:mod:`.schema_registry`).
 
-Registry failures follow the producer's error table (docs/outcomes.md#producer): unreachable
+Registry failures follow the producer's error table (docs/outcomes.md#producer-errors): unreachable
 or 5xx → :class:`KafkaRetryableError`; 401/403 → :class:`KafkaNonRetryableError`
 "schema registry authentication failed"; an unknown subject, version or schema →
 :class:`ConnectorInputError` naming the subject.

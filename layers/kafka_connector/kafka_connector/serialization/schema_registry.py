@@ -5,7 +5,7 @@ speaks the REST protocol of Confluent Cloud, Confluent Platform, Redpanda, Karap
 Apicurio's ccompat API, caches schemas by id and ids by schema, does basic auth, and has a
 ``mock://`` in-memory registry that the tests use (in this process: the local runtime runs
 the functions in-process, so a test and the consumer share it). Its cost is size
-(docs/environment.md#schema-registry) and a heavy import, so it is imported only here, on
+(README.md#schema-registries) and a heavy import, so it is imported only here, on
 the first lookup of a function that has a registry configured: a function without one
 never loads it.
 
