@@ -28,6 +28,7 @@ from kafka_connector.serialization.framing import confluent_header
 from local.event_source_mapping import LocalEventSourceMapping
 from local.functions import LocalFunction
 from local.kafka_event import KafkaRecord, lambda_kafka_event
+from tests.support.aws import register_glue_schema
 from tests.support.kafka import create_topic
 from tests.support.leaks import leaks
 from tests.support.registry import answering
@@ -347,3 +348,43 @@ def test_schema_evolution_through_the_event_source_mapping(bootstrap, aws, regis
         ],
     }
     assert aws.dead_letters() == []
+
+
+# -- Glue: the writer schema by version id, resolved to AVRO_SCHEMA likewise ---------------------------------
+
+
+def test_glue_versions_are_resolved_to_the_readers_schema(aws, make_consumer):
+    import boto3
+
+    from kafka_connector.serialization import glue_registry
+
+    glue = boto3.client("glue")
+    v1 = register_glue_schema("evolving", "payment", V1)
+    v2 = glue.register_schema_version(
+        SchemaId={"RegistryName": "evolving", "SchemaName": "payment"}, SchemaDefinition=json.dumps(V2)
+    )["SchemaVersionId"]
+
+    def framed(version, schema, value):
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema), value)
+        return bytes((3, 0)) + uuid.UUID(version).bytes + buffer.getvalue()
+
+    batch = lambda_kafka_event(
+        [
+            record(0, framed(v1, V1, {"orderId": "o-1", "amount": 1})),
+            record(1, framed(v2, V2, {"orderId": "o-2", "amount": 2, "currency": "USD"})),
+        ]
+    )
+    glue_registry.schema_definition.cache_clear()
+    reader_machine, reader = start_consumer(aws, make_consumer, "glue-v1", AVRO_SCHEMA=json.dumps(V1))
+    writer_machine, as_written = start_consumer(aws, make_consumer, "glue-writer")
+    assert reader.handle(batch) == failed()
+    assert as_written.handle(batch) == failed()
+    assert [m["value"] for _, m in sorted(inputs(aws, reader_machine).items())] == [
+        {"orderId": "o-1", "amount": 1},
+        {"orderId": "o-2", "amount": 2},
+    ]
+    assert [m["value"] for _, m in sorted(inputs(aws, writer_machine).items())] == [
+        {"orderId": "o-1", "amount": 1},
+        {"orderId": "o-2", "amount": 2, "currency": "USD"},
+    ]
