@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -92,6 +93,10 @@ class AvroWriter:
     schema_name: str | None = None
     #: ``avro.ignoreUnknownFields``: drop fields the schema does not have instead of refusing them.
     ignore_unknown_fields: bool = False
+    #: ``avro.autoRegister`` with Glue: register a definition Glue does not have yet.
+    auto_register: bool = False
+    #: The Glue version, when it was fetched by number (``avro.version``) rather than by definition.
+    glue_version: uuid.UUID | None = None
 
     @classmethod
     def from_request(cls, avro: object, topic: str | None = None) -> AvroWriter:
@@ -102,8 +107,10 @@ class AvroWriter:
             )
         if avro.get("schemaRegistry") is not None:
             return cls._through_registry(avro, topic)
-        schema, definition = parse_avro_schema(avro.get("schema"))
         wire_format = WireFormat.parse(avro.get("wireFormat", WireFormat.PLAIN.value), "avro.wireFormat")
+        if wire_format is WireFormat.GLUE and avro.get("schema") is None and avro.get("version") is not None:
+            return cls._glue_version(avro)
+        schema, definition = parse_avro_schema(avro.get("schema"))
         schema_id = avro.get("schemaId")
         if wire_format is WireFormat.CONFLUENT and not (
             isinstance(schema_id, int) and not isinstance(schema_id, bool) and 0 <= schema_id < 2**31
@@ -113,11 +120,42 @@ class AvroWriter:
             )
         registry_name, schema_name = avro.get("registryName"), avro.get("schemaName")
         if wire_format is WireFormat.GLUE:
-            for name, value in (("avro.registryName", registry_name), ("avro.schemaName", schema_name)):
-                if not isinstance(value, str) or not value:
-                    raise ConnectorInputError(f"'{name}' is required with wireFormat 'glue'")
+            registry_name, schema_name = _glue_names(avro)
         ignore_unknown = _flag(avro, "ignoreUnknownFields")
-        return cls(schema, definition, wire_format, schema_id, registry_name, schema_name, ignore_unknown)
+        return cls(
+            schema,
+            definition,
+            wire_format,
+            schema_id,
+            registry_name,
+            schema_name,
+            ignore_unknown,
+            auto_register=_flag(avro, "autoRegister"),
+        )
+
+    @classmethod
+    def _glue_version(cls, avro: Mapping[str, Any]) -> AvroWriter:
+        """Glue without ``avro.schema``: version ``avro.version`` (a number, or ``latest``) of the schema."""
+        registry_name, schema_name = _glue_names(avro)
+        version = avro["version"]
+        if version == "latest":
+            number = None
+        elif isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+            number = version
+        else:
+            raise ConnectorInputError("'avro.version' must be a version number (1, 2, …) or 'latest'")
+        version_id, text = glue_registry.schema_version(registry_name, schema_name, number)
+        schema, definition = parse_avro_schema(text, f"Glue schema {registry_name}/{schema_name}")
+        return cls(
+            schema,
+            definition,
+            WireFormat.GLUE,
+            None,
+            registry_name,
+            schema_name,
+            _flag(avro, "ignoreUnknownFields"),
+            glue_version=version_id,
+        )
 
     @classmethod
     def _through_registry(cls, avro: Mapping[str, Any], topic: str | None) -> AvroWriter:
@@ -168,9 +206,21 @@ class AvroWriter:
         if self.wire_format is WireFormat.GLUE:
             assert self.registry_name is not None  # likewise
             assert self.schema_name is not None
-            version = glue_registry.schema_version_id(self.registry_name, self.schema_name, self.definition)
+            version = self.glue_version or glue_registry.schema_version_id(
+                self.registry_name, self.schema_name, self.definition, self.auto_register
+            )
             return glue_header(version) + body
         return body
+
+
+def _glue_names(avro: Mapping[str, Any]) -> tuple[str, str]:
+    names = []
+    for name in ("registryName", "schemaName"):
+        value = avro.get(name)
+        if not isinstance(value, str) or not value:
+            raise ConnectorInputError(f"'avro.{name}' is required with wireFormat 'glue'")
+        names.append(value)
+    return names[0], names[1]
 
 
 def _flag(avro: Mapping[str, Any], name: str) -> bool:
