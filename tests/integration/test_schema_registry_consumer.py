@@ -227,10 +227,18 @@ def test_mapping_decoded_json_and_source_records_are_read(aws, make_consumer, re
     records = event["records"][f"{TOPIC}-0"]
     records[0]["valueSchemaMetadata"] = {"dataFormat": "AVRO", "schemaId": str(v1_id)}
     records[1]["valueSchemaMetadata"] = {"dataFormat": "AVRO", "schemaId": str(v1_id)}
+    # SOURCE with key validation: the key's frame removed too, its id in keySchemaMetadata.
+    key_schema = {"type": "record", "name": "PaymentKey", "fields": [{"name": "id", "type": "string"}]}
+    key_id = client.register_schema(f"{TOPIC}-key", Schema(json.dumps(key_schema), "AVRO"))
+    key = io.BytesIO()
+    fastavro.schemaless_writer(key, fastavro.parse_schema(key_schema), {"id": "o-2"})
+    records[1]["key"] = base64.b64encode(key.getvalue()).decode()
+    records[1]["keySchemaMetadata"] = {"dataFormat": "AVRO", "schemaId": str(key_id)}
     assert consumer.handle(event) == failed()
     found = inputs(aws, machine)
     assert found[0]["value"] == {"orderId": "o-1", "amount": 1}
     assert found[1]["value"] == {"orderId": "o-2", "amount": 2, "currency": "EUR"}
+    assert found[1]["key"] == {"id": "o-2"}
 
 
 # -- registry failures: held back, logged at WARNING with the registry and the status -----------------------

@@ -224,7 +224,7 @@ def _registry_value(body: bytes, schema_id: int, settings: AvroSettings, field: 
     assert settings.registry is not None  # the caller checked
     schema_type, writer = writer_schema(settings.registry, schema_id, field)
     if writer is not None:
-        return _decode(body, writer, settings.schema if field == "value" else None)
+        return _decode(body, writer, settings.schema if field == "value" else None, field)
     if schema_type == "JSON":
         try:
             return _json_decoder.decode(body.decode("utf-8"))
@@ -235,8 +235,21 @@ def _registry_value(body: bytes, schema_id: int, settings: AvroSettings, field: 
     raise UndecodableRecord(f"the {field} names schema id {schema_id} of unknown type {schema_type}")
 
 
-def _key(data: bytes, settings: AvroSettings) -> Any:
-    """The key: registry-framed (Confluent with a registry, Glue with AVRO_WIRE_FORMAT=glue), else text."""
+def _key(data: bytes, settings: AvroSettings, metadata: object) -> Any:
+    """The key: registry-framed (Confluent with a registry, Glue with AVRO_WIRE_FORMAT=glue), else text.
+
+    ``metadata`` is the record's ``keySchemaMetadata`` (the mapping's SOURCE record format: the
+    frame removed, the schema named there), read like ``valueSchemaMetadata``.
+    """
+    avro_metadata = isinstance(metadata, Mapping) and metadata.get("dataFormat") == "AVRO"
+    if avro_metadata and isinstance(metadata, Mapping) and data[:1] not in (b"{", b"["):
+        schema_id = metadata.get("schemaId")
+        if settings.registry is not None and _is_int_text(schema_id):
+            number = int(str(schema_id))
+            body = data[5:] if data[:5] == confluent_header(number) else data
+            return _json_key(_registry_value(body, number, settings, "key"))
+        if _is_uuid(schema_id):
+            return _json_key(_decode(data, _glue_schema(uuid.UUID(str(schema_id))), field="key"))
     if data[:1] == b"\x00" and settings.registry is not None and len(data) >= 5:
         framing = detect_framing(data)
         if framing.wire_format is WireFormat.CONFLUENT:
@@ -248,7 +261,7 @@ def _key(data: bytes, settings: AvroSettings) -> Any:
         except FramingError as error:
             raise UndecodableRecord(f"key: {error}") from None
         if framing.wire_format is WireFormat.GLUE:
-            return _json_key(_decode(framing.body, _glue_schema(framing.glue_version)))
+            return _json_key(_decode(framing.body, _glue_schema(framing.glue_version), field="key"))
     return parse_text(data.decode("utf-8", "replace"), "key")
 
 
@@ -348,7 +361,7 @@ def _recursive(schema: Schema) -> bool:
     return entry[1]
 
 
-def _decode(body: bytes, schema: Schema, reader: Schema | None = None) -> Any:
+def _decode(body: bytes, schema: Schema, reader: Schema | None = None, field: str = "value") -> Any:
     """Read ``body`` written with ``schema``; with ``reader``, resolved to it (Avro schema resolution)."""
     if reader is schema:
         reader = None
@@ -363,7 +376,8 @@ def _decode(body: bytes, schema: Schema, reader: Schema | None = None) -> Any:
             raise UndecodableRecord(
                 f"the writer's schema cannot be resolved to AVRO_SCHEMA: {error}"[:1000]
             ) from None
-        raise UndecodableRecord(f"value is not Avro of the expected schema: {type(error).__name__}") from None
+        reason = f"{field} is not Avro of the expected schema: {type(error).__name__}"
+        raise UndecodableRecord(reason) from None
 
 
 def decode_record(
@@ -377,7 +391,7 @@ def decode_record(
     """
     key_bytes = _b64(record.get("key"))
     value_bytes = _b64(record.get("value"))
-    key = None if key_bytes is None else _key(key_bytes, avro)
+    key = None if key_bytes is None else _key(key_bytes, avro, record.get("keySchemaMetadata"))
     if value_bytes is None:  # a tombstone; an empty value (b"") is the empty text
         value = raw_value = None
     else:

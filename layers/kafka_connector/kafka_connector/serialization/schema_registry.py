@@ -55,7 +55,8 @@ class RegistryAccess:
     password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        redaction.register([self.password, f"{self.username}:{self.password}" if self.password else None])
+        if self.password:  # the username (an API key) is masked too when it comes with a password
+            redaction.register([self.password, self.username, f"{self.username}:{self.password}"])
 
     @property
     def shown_url(self) -> str:
