@@ -22,7 +22,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from kafka import KafkaProducer
 
-from kafka_connector.inbound.registry_values import _access
+from kafka_connector.inbound import registry_values
 from kafka_connector.serialization import schema_registry
 from kafka_connector.serialization.framing import confluent_header
 from local.event_source_mapping import LocalEventSourceMapping
@@ -60,7 +60,7 @@ def registry():
     yield url, schema_registry.client(schema_registry.RegistryAccess(url))
     schema_registry.client.cache_clear()
     schema_registry.schema_by_id.cache_clear()
-    _access.cache_clear()
+    registry_values.forget()
 
 
 def confluent_avro(client, schema, value, field=MessageField.VALUE):
@@ -278,7 +278,7 @@ def test_registry_errors_and_refusals_hold_records_back(aws, make_consumer, capl
             )
         finally:
             schema_registry.client.cache_clear()
-            _access.cache_clear()
+            registry_values.forget()
     assert aws.dead_letters() == []
     line = held_back(caplog)[0]
     assert line.error == "SchemaRegistryUnavailable"
@@ -288,6 +288,30 @@ def test_registry_errors_and_refusals_hold_records_back(aws, make_consumer, capl
     assert server.authorizations
     assert set(server.authorizations) == {expected}
     assert leaks({"password": "0123456789abcdef-api-secret"}, {"log": caplog.text}) == []
+
+
+def test_a_failing_registry_is_asked_once_per_quiet_time_not_once_per_record(aws, make_consumer, caplog):
+    with answering(503) as server:
+        _, consumer = start_consumer(aws, make_consumer, "quiet", SCHEMA_REGISTRY_URL=server.url)
+        batch = lambda_kafka_event(
+            [
+                KafkaRecord(TOPIC, 0, 0, confluent_header(7) + b"\x02", b"k", [], 1),
+                KafkaRecord(TOPIC, 1, 0, confluent_header(8) + b"\x02", b"k", [], 1),
+            ]
+        )
+        try:
+            response = consumer.handle(batch)
+        finally:
+            schema_registry.client.cache_clear()
+            registry_values.forget()
+    assert sorted(f["itemIdentifier"]["partition"] for f in response["batchItemFailures"]) == [
+        f"{TOPIC}-0",
+        f"{TOPIC}-1",
+    ]
+    assert len(server.authorizations) == 3  # one lookup and the client's two retries, for both records
+    reasons = sorted(r.reason for r in caplog.records if getattr(r, "outcome", None) == "held back")
+    assert "HTTP 503" in reasons[0]
+    assert "not asked again" in reasons[1]
 
 
 def test_an_unreadable_auth_secret_holds_records_back(aws, make_consumer, caplog, registry):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -102,8 +103,36 @@ def _access(source: RegistrySource) -> RegistryAccess:
     return RegistryAccess(source.url, document["username"], document["password"])
 
 
+#: After the registry (or its secret) failed, lookups of ids not yet known fail at once for this
+#: long, with the same reason: every record of a batch is decoded before any is handled, and
+#: a registry that does not answer must not cost each of them its timeouts and retries.
+QUIET_SECONDS = 5.0
+_failing: dict[RegistrySource, tuple[float, str]] = {}
+#: Schemas found, by registry and id (ids never change), so the quiet time never blocks them.
+_known: dict[tuple[RegistrySource, int], tuple[str, Schema | None]] = {}
+
+
 def writer_schema(source: RegistrySource, schema_id: int, field: str) -> tuple[str, Schema | None]:
     """(schema type, parsed Avro writer schema or None) for a Confluent schema id."""
+    known = _known.get((source, schema_id))
+    if known is not None:
+        return known
+    failing = _failing.get(source)
+    if failing is not None and time.monotonic() < failing[0]:
+        raise RegistryUnavailableNow(f"{failing[1]} (not asked again for {QUIET_SECONDS:g} s)")
+    try:
+        found = _fetch(source, schema_id, field)
+    except RegistryUnavailableNow as error:
+        _failing[source] = (time.monotonic() + QUIET_SECONDS, str(error))
+        raise
+    _failing.pop(source, None)
+    if len(_known) >= 4096:
+        _known.clear()
+    _known[(source, schema_id)] = found
+    return found
+
+
+def _fetch(source: RegistrySource, schema_id: int, field: str) -> tuple[str, Schema | None]:
     access = _access(source)
     try:
         found = schema_registry.schema_by_id(access, schema_id)
@@ -121,6 +150,13 @@ def writer_schema(source: RegistrySource, schema_id: int, field: str) -> tuple[s
     if found.schema_type == schema_registry.AVRO:
         return found.schema_type, _parsed(found.text, schema_id)
     return found.schema_type, None
+
+
+def forget() -> None:
+    """Drop every cached credential, schema and failure (tests; a new execution environment)."""
+    _access.cache_clear()
+    _failing.clear()
+    _known.clear()
 
 
 @functools.lru_cache(maxsize=1024)

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: The client's own retries are bounded so that one lookup fits well inside a Lambda
-#: invocation: two retries, 0.1–1 s apart, 10 s per HTTP request.
+#: invocation: two retries, 0.1–1 s apart, 5 s per HTTP request (a blackholed registry costs 15 s).
 _CLIENT_TUNING: Final[dict[str, Any]] = {
-    "timeout": 10,
+    "timeout": 5,
     "max.retries": 2,
     "retries.wait.ms": 100,
     "retries.max.wait.ms": 1000,
