@@ -273,7 +273,8 @@ def _json_key(value: Any) -> Any:
 
 
 def _is_int_text(value: object) -> bool:
-    return isinstance(value, int | str) and str(value).isdigit() and int(str(value)) < 2**31
+    text = str(value)
+    return isinstance(value, int | str) and text.isascii() and text.isdigit() and int(text) < 2**31
 
 
 def _is_uuid(value: object) -> bool:
