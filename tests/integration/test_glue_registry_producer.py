@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from functions.producer import app
 from kafka_connector.errors import ConnectorInputError
-from kafka_connector.serialization import glue_registry
+from kafka_connector.serialization import glue_registry, glue_versions
 from local.context import LocalLambdaContext
 from tests.support.aws import register_glue_schema
 from tests.support.kafka import read_one
@@ -34,7 +34,7 @@ VALUE = {"orderId": "o-1", "amount": 5}
 def glue():
     with mock_aws():
         glue_registry.schema_version_id.cache_clear()
-        glue_registry._numbered_version.cache_clear()
+        glue_versions._numbered_version.cache_clear()
         yield boto3.client("glue")
 
 

@@ -116,3 +116,17 @@ def test_validating_keys_only():
 def test_refused(parameters, reason):
     reasons = refused(**SELF_MANAGED, **parameters)
     assert any(reason in r for r in reasons), reasons
+
+
+def test_the_producer_reads_and_registers_glue_versions_under_named_schemas_only():
+    stack = deploy(**SELF_MANAGED)
+    statement = stack.statement("ProducerRole", "GlueSchemaVersionForAvro")
+    assert set(statement["Action"]) == {
+        "glue:GetSchemaByDefinition",
+        "glue:GetSchemaVersion",  # avro.version: names the registry and the schema
+        "glue:RegisterSchemaVersion",  # avro.autoRegister
+    }
+    assert statement["Resource"] == [
+        f"arn:aws:glue:{REGION}:{ACCOUNT}:registry/*",
+        f"arn:aws:glue:{REGION}:{ACCOUNT}:schema/*",
+    ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.redaction import shown
-from kafka_connector.serialization import glue_registry, registry_writer
+from kafka_connector.serialization import glue_registry, glue_versions, registry_writer
 from kafka_connector.serialization.formats import WireFormat
 from kafka_connector.serialization.framing import confluent_header, glue_header
 from kafka_connector.serialization.schema_registry import record_full_name
@@ -144,7 +144,7 @@ class AvroWriter:
             number = version
         else:
             raise ConnectorInputError("'avro.version' must be a version number (1, 2, …) or 'latest'")
-        version_id, text = glue_registry.schema_version(registry_name, schema_name, number)
+        version_id, text = glue_versions.schema_version(registry_name, schema_name, number)
         schema, definition = parse_avro_schema(text, f"Glue schema {registry_name}/{schema_name}")
         return cls(
             schema,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 
 from kafka_connector.aws.clients import client
 from kafka_connector.aws.errors import error_code
 from kafka_connector.errors import ConnectorInputError
+from kafka_connector.serialization import glue_versions
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -43,7 +44,7 @@ def schema_version_id(
     except ClientError as error:
         if error_code(error) == "EntityNotFoundException":
             if register:
-                return _register(registry_name, schema_name, definition)
+                return glue_versions.register(registry_name, schema_name, definition)
             raise ConnectorInputError(
                 f"'avro.schema' is not registered in Glue schema {registry_name}/{schema_name}",
                 "Register this definition as a version of the schema first (glue:RegisterSchemaVersion),"
@@ -51,56 +52,6 @@ def schema_version_id(
             ) from None
         raise
     return uuid.UUID(response["SchemaVersionId"])
-
-
-def _register(registry_name: str, schema_name: str, definition: str) -> uuid.UUID:
-    try:
-        response = _glue().register_schema_version(
-            SchemaId={"RegistryName": registry_name, "SchemaName": schema_name},
-            SchemaDefinition=definition,
-        )
-    except ClientError as error:
-        if error_code(error) in ("EntityNotFoundException", "InvalidInputException"):
-            raise ConnectorInputError(
-                f"Glue schema {registry_name}/{schema_name} refused 'avro.schema' as a new version",
-                error_code(error),
-            ) from None
-        raise
-    if response.get("Status") == "FAILURE":
-        raise ConnectorInputError(
-            f"Glue schema {registry_name}/{schema_name} refused 'avro.schema' as a new version",
-            "It breaks the schema's compatibility mode.",
-        )
-    return uuid.UUID(response["SchemaVersionId"])
-
-
-def schema_version(registry_name: str, schema_name: str, number: int | None) -> tuple[uuid.UUID, str]:
-    """(version id, definition) of version ``number`` of a Glue schema (``None``: its latest).
-
-    A numbered version never changes and is cached; the latest is asked for each time.
-    """
-    if number is None:
-        return _schema_version(registry_name, schema_name, None)
-    return _numbered_version(registry_name, schema_name, number)
-
-
-@functools.lru_cache(maxsize=256)
-def _numbered_version(registry_name: str, schema_name: str, number: int) -> tuple[uuid.UUID, str]:
-    return _schema_version(registry_name, schema_name, number)
-
-
-def _schema_version(registry_name: str, schema_name: str, number: int | None) -> tuple[uuid.UUID, str]:
-    which: Any = {"LatestVersion": True} if number is None else {"VersionNumber": number}
-    try:
-        response = _glue().get_schema_version(
-            SchemaId={"RegistryName": registry_name, "SchemaName": schema_name}, SchemaVersionNumber=which
-        )
-    except ClientError as error:
-        if error_code(error) == "EntityNotFoundException":
-            version = "any version" if number is None else f"version {number}"
-            raise ConnectorInputError(f"Glue schema {registry_name}/{schema_name} has no {version}") from None
-        raise
-    return uuid.UUID(response["SchemaVersionId"]), response["SchemaDefinition"]
 
 
 @functools.lru_cache(maxsize=256)
