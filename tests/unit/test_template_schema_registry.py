@@ -96,6 +96,26 @@ def test_a_glue_registry_for_the_mapping_uses_the_role_not_a_secret(parameters, 
     assert (statement["Action"], statement["Resource"]) == ("glue:GetRegistry", GLUE_REGISTRY)
 
 
+@pytest.mark.parametrize(("parameters", "mapping", "config"), SOURCES.values(), ids=SOURCES)
+def test_a_secret_for_the_mapping_alone_leaves_the_function_without_a_registry(parameters, mapping, config):
+    """Without SchemaRegistryUrl the function decodes nothing through a registry, and still starts."""
+    stack = deploy(
+        **parameters, SchemaRegistryAuthSecretArn=REGISTRY_SECRET, EventSourceSchemaRegistryUri=REGISTRY
+    )
+    assert source_config(stack, mapping, config)["SchemaRegistryConfig"]["AccessConfigs"] == [
+        {"Type": "BASIC_AUTH", "URI": REGISTRY_SECRET}
+    ]
+    environment = consumer_environment(stack)
+    assert (environment["SCHEMA_REGISTRY_URL"], environment["SCHEMA_REGISTRY_AUTH_SECRET"]) == (
+        "",
+        REGISTRY_SECRET,
+    )
+    from kafka_connector.inbound.config import ConsumerConfig
+
+    config = ConsumerConfig.from_environment({**environment, "CORRELATION_TABLE": "t"})
+    assert config.avro.registry is None
+
+
 def test_validating_keys_only():
     stack = deploy(**SELF_MANAGED, EventSourceSchemaRegistryUri=REGISTRY, EventSourceSchemaValidation="KEY")
     config = source_config(stack, "SelfManagedEventSourceMapping", "SelfManagedKafkaEventSourceConfig")
