@@ -379,7 +379,8 @@ def test_event_source_mapping(name: str, condition: str, source_config: str, acc
         "MinimumPollers": {"Ref": "MinimumPollers"},
         "MaximumPollers": {"Ref": "MaximumPollers"},
     }
-    assert properties[source_config]["Fn::If"][1] == {"ConsumerGroupId": {"Ref": "ConsumerGroupId"}}
+    group = properties[source_config]["Fn::If"][1]["ConsumerGroupId"]  # beside SchemaRegistryConfig
+    assert group == {"Fn::If": ["HasConsumerGroupId", {"Ref": "ConsumerGroupId"}, {"Ref": "AWS::NoValue"}]}
     assert properties["SourceAccessConfigurations"]["Fn::If"][0] == access_condition
     assert properties["SourceAccessConfigurations"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     assert mapping["DependsOn"] == "ConsumerLogGroup"

@@ -74,6 +74,7 @@ def test_redrive_may_settle_the_queue_and_handle_records_and_nothing_more() -> N
         "states:SendTaskFailure",
         "states:StartExecution",
         "s3:PutObject",  # claim checks (EnableClaimCheck)
+        "secretsmanager:GetSecretValue",  # the schema registry's credentials (SchemaRegistryAuthSecretArn)
         "glue:GetSchemaVersion",
     }
     # Every action of the redrive's is one the consumer has: it handles records as the consumer does.

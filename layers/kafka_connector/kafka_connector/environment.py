@@ -26,6 +26,8 @@ AVRO_SCHEMA: Final = "AVRO_SCHEMA"
 AVRO_WIRE_FORMAT: Final = "AVRO_WIRE_FORMAT"
 INCLUDE_RAW_VALUE: Final = "INCLUDE_RAW_VALUE"
 CLAIM_CHECK_BUCKET: Final = "CLAIM_CHECK_BUCKET"
+SCHEMA_REGISTRY_URL: Final = "SCHEMA_REGISTRY_URL"
+SCHEMA_REGISTRY_AUTH_SECRET: Final = "SCHEMA_REGISTRY_AUTH_SECRET"
 
 # -- producer ---------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS: Final = "KAFKA_BOOTSTRAP_SERVERS"
@@ -58,6 +60,8 @@ CONSUMER_VARIABLES: Final = frozenset(
         AVRO_WIRE_FORMAT,
         INCLUDE_RAW_VALUE,
         CLAIM_CHECK_BUCKET,
+        SCHEMA_REGISTRY_URL,
+        SCHEMA_REGISTRY_AUTH_SECRET,
     }
 )
 #: What the producer function's own code reads (the layer's secrets module reads SECRETS_PREFIX).

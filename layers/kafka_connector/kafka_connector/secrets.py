@@ -36,12 +36,13 @@ from kafka_connector.errors import (
 
 #: Where placeholders are expanded: (section, field) of the producer payload, ``None`` for the
 #: whole section. Everything else — ``message``, ``headers``, ``address``, ``topic.topicName``,
-#: ``avro`` — is the workflow's data and is sent as written.
+#: the rest of ``avro`` — is the workflow's data and is sent as written.
 CONFIGURATION_FIELDS: Final[tuple[tuple[str, str | None], ...]] = (
     ("authentication", None),
     ("additionalProperties", None),
     ("topic", "bootstrapServers"),
     ("bootstrapServers", None),  # the top-level alias of topic.bootstrapServers
+    ("avro", "schemaRegistry"),  # the registry's URL and credentials (README.md#schema-registries)
 )
 PLACEHOLDER = re.compile(r"\{\{\s*secrets\.([A-Za-z0-9_/+=@-]+)(?:\.([A-Za-z0-9_-]+))?\s*\}\}")
 _NOT_FOUND = {"ResourceNotFoundException"}

@@ -31,10 +31,11 @@ from kafka_connector import environment as env_names
 from kafka_connector.aws.errors import error_code, is_aws_error, is_permanent
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.inbound.exceptions import TransientAwsError, UndecodableRecord
+from kafka_connector.inbound.registry_values import RegistrySource, protobuf_reason, writer_schema
 from kafka_connector.serialization import glue_registry
 from kafka_connector.serialization.avro_codec import decode_avro_body, parse_avro_schema
 from kafka_connector.serialization.formats import SerializationType, WireFormat
-from kafka_connector.serialization.framing import FramingError, detect_framing
+from kafka_connector.serialization.framing import FramingError, confluent_header, detect_framing
 from kafka_connector.serialization.json_codec import json_compatible
 
 if TYPE_CHECKING:
@@ -57,10 +58,15 @@ class AvroSettings:
     ``SERIALIZATION_TYPE=avro`` the framing is configured (``AVRO_WIRE_FORMAT``: ``plain``,
     the reference connector's bare Avro, ``confluent`` or ``glue``), never guessed: a
     bare Avro body may start with any byte.
+
+    ``registry`` (``SCHEMA_REGISTRY_URL``): a Confluent frame's writer schema is fetched by
+    its id and resolved to ``schema`` when that is set (README.md#schema-registries); keys
+    framed the same way are read with their writer schema.
     """
 
     schema: Schema | None = None
     wire_format: WireFormat | None = None
+    registry: RegistrySource | None = None
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> AvroSettings:
@@ -71,17 +77,22 @@ class AvroSettings:
         )
         schema_text = env.get(env_names.AVRO_SCHEMA, "").strip()
         schema = parse_avro_schema(schema_text, env_names.AVRO_SCHEMA)[0] if schema_text else None
+        registry = RegistrySource.from_environment(env)
         if serialization is SerializationType.JSON:
-            return cls(schema, None)
+            return cls(schema, None, registry)
         wire_format = WireFormat.parse(
             env.get(env_names.AVRO_WIRE_FORMAT, "").strip() or WireFormat.PLAIN, env_names.AVRO_WIRE_FORMAT
         )
-        if schema is None and wire_format is not WireFormat.GLUE:
+        writer_known = wire_format is WireFormat.GLUE or (
+            wire_format is WireFormat.CONFLUENT and registry is not None
+        )
+        if schema is None and not writer_known:
             raise ConnectorInputError(
                 f"{env_names.AVRO_SCHEMA} is required with {env_names.SERIALIZATION_TYPE}=avro"
                 f" and {wire_format.value}"
+                + (f" (or {env_names.SCHEMA_REGISTRY_URL})" if wire_format is WireFormat.CONFLUENT else "")
             )
-        return cls(schema, wire_format)
+        return cls(schema, wire_format, registry)
 
 
 def iter_records(event: object) -> Iterator[Mapping[str, Any]]:
@@ -168,7 +179,10 @@ def parse_text(text: str, field: str = "value") -> Any:
 
 
 def _avro_value(data: bytes, settings: AvroSettings, metadata: Mapping[str, Any] | None) -> tuple[bool, Any]:
-    """(True, decoded) when ``data`` is Avro by configuration or framing, else (False, None)."""
+    """(True, decoded) when ``data`` is Avro (or JSON Schema) by configuration or framing, else (False, _)."""
+    if metadata is not None and data[:1] in (b"{", b"[") and metadata.get("dataFormat") is not None:
+        # The mapping's schema registry integration already decoded it (EventRecordFormat JSON).
+        return False, None
     if settings.wire_format is WireFormat.PLAIN:
         assert settings.schema is not None  # from_environment requires it with this framing
         return True, _decode(data, settings.schema)
@@ -177,20 +191,90 @@ def _avro_value(data: bytes, settings: AvroSettings, metadata: Mapping[str, Any]
     schema_id = (metadata or {}).get("schemaId")
     if (metadata or {}).get("dataFormat") == "AVRO" and _is_uuid(schema_id) and data[:1] not in (b"{", b"["):
         # The mapping's schema registry integration named a Glue version (SOURCE record format).
-        return True, _decode(data, _glue_schema(uuid.UUID(str(schema_id))))
+        return True, _decode(data, _glue_schema(uuid.UUID(str(schema_id))), settings.schema)
+    if settings.registry is not None and _is_int_text(schema_id):
+        # SOURCE record format from a Confluent registry: the mapping removes the frame and gives
+        # the id here (a body that still has its frame, with the same id, is read from the frame).
+        body, number = data, int(str(schema_id))
+        if data[:5] == confluent_header(number):
+            body = data[5:]
+        return True, _registry_value(body, number, settings, "value")
     try:
         framing = detect_framing(data)
     except FramingError as error:
         raise UndecodableRecord(f"value: {error}") from None
     if framing.wire_format is WireFormat.GLUE and settings.wire_format in (None, WireFormat.GLUE):
-        return True, _decode(framing.body, _glue_schema(framing.glue_version))
+        return True, _decode(framing.body, _glue_schema(framing.glue_version), settings.schema)
     if framing.wire_format is WireFormat.CONFLUENT and settings.wire_format in (None, WireFormat.CONFLUENT):
+        assert framing.schema_id is not None  # a Confluent frame carries its id
+        if settings.registry is not None:
+            return True, _registry_value(framing.body, framing.schema_id, settings, "value")
         if settings.schema is None:
-            raise UndecodableRecord("Confluent-framed Avro value, but no AVRO_SCHEMA is configured")
+            raise UndecodableRecord(
+                "Confluent-framed Avro value, but neither AVRO_SCHEMA nor SCHEMA_REGISTRY_URL is configured"
+            )
         return True, _decode(framing.body, settings.schema)
     if settings.wire_format is not None:
         raise UndecodableRecord(f"value does not have the {settings.wire_format.value} Avro framing")
     return False, None
+
+
+def _registry_value(body: bytes, schema_id: int, settings: AvroSettings, field: str) -> Any:
+    """A Confluent body read with its writer schema from the registry (resolved for values)."""
+    assert settings.registry is not None  # the caller checked
+    schema_type, writer = writer_schema(settings.registry, schema_id, field)
+    if writer is not None:
+        return _decode(body, writer, settings.schema if field == "value" else None, field)
+    if schema_type == "JSON":
+        try:
+            return _json_decoder.decode(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise UndecodableRecord(f"the {field} names JSON Schema id {schema_id} but is not JSON") from None
+    if schema_type == "PROTOBUF":
+        raise UndecodableRecord(protobuf_reason(schema_id, field))
+    raise UndecodableRecord(f"the {field} names schema id {schema_id} of unknown type {schema_type}")
+
+
+def _key(data: bytes, settings: AvroSettings, metadata: object) -> Any:
+    """The key: registry-framed (Confluent with a registry, Glue with AVRO_WIRE_FORMAT=glue), else text.
+
+    ``metadata`` is the record's ``keySchemaMetadata`` (the mapping's SOURCE record format: the
+    frame removed, the schema named there), read like ``valueSchemaMetadata``.
+    """
+    avro_metadata = isinstance(metadata, Mapping) and metadata.get("dataFormat") == "AVRO"
+    if avro_metadata and isinstance(metadata, Mapping) and data[:1] not in (b"{", b"["):
+        schema_id = metadata.get("schemaId")
+        if settings.registry is not None and _is_int_text(schema_id):
+            number = int(str(schema_id))
+            body = data[5:] if data[:5] == confluent_header(number) else data
+            return _json_key(_registry_value(body, number, settings, "key"))
+        if _is_uuid(schema_id):
+            return _json_key(_decode(data, _glue_schema(uuid.UUID(str(schema_id))), field="key"))
+    if data[:1] == b"\x00" and settings.registry is not None and len(data) >= 5:
+        framing = detect_framing(data)
+        if framing.wire_format is WireFormat.CONFLUENT:
+            assert framing.schema_id is not None
+            return _json_key(_registry_value(framing.body, framing.schema_id, settings, "key"))
+    if data[:1] == b"\x03" and settings.wire_format is WireFormat.GLUE:
+        try:
+            framing = detect_framing(data)
+        except FramingError as error:
+            raise UndecodableRecord(f"key: {error}") from None
+        if framing.wire_format is WireFormat.GLUE:
+            return _json_key(_decode(framing.body, _glue_schema(framing.glue_version), field="key"))
+    return parse_text(data.decode("utf-8", "replace"), "key")
+
+
+def _json_key(value: Any) -> Any:
+    try:
+        return json_compatible(value)
+    except RecursionError:
+        raise UndecodableRecord("the Avro key nests too deep to be given as JSON") from None
+
+
+def _is_int_text(value: object) -> bool:
+    text = str(value)
+    return isinstance(value, int | str) and text.isascii() and text.isdigit() and int(text) < 2**31
 
 
 def _is_uuid(value: object) -> bool:
@@ -278,15 +362,23 @@ def _recursive(schema: Schema) -> bool:
     return entry[1]
 
 
-def _decode(body: bytes, schema: Schema) -> Any:
+def _decode(body: bytes, schema: Schema, reader: Schema | None = None, field: str = "value") -> Any:
+    """Read ``body`` written with ``schema``; with ``reader``, resolved to it (Avro schema resolution)."""
+    if reader is schema:
+        reader = None
     try:
-        if _recursive(schema):
+        if _recursive(schema) or (reader is not None and _recursive(reader)):
             from fastavro._read_py import schemaless_reader  # noqa: PLC0415 - rare: recursive schemas only
 
-            return schemaless_reader(io.BytesIO(body), schema, None)
-        return decode_avro_body(body, schema)
+            return schemaless_reader(io.BytesIO(body), schema, reader)
+        return decode_avro_body(body, schema, reader)
     except Exception as error:  # fastavro raises many types on malformed input
-        raise UndecodableRecord(f"value is not Avro of the expected schema: {type(error).__name__}") from None
+        if reader is not None and type(error).__name__ == "SchemaResolutionError":
+            raise UndecodableRecord(
+                f"the writer's schema cannot be resolved to AVRO_SCHEMA: {error}"[:1000]
+            ) from None
+        reason = f"{field} is not Avro of the expected schema: {type(error).__name__}"
+        raise UndecodableRecord(reason) from None
 
 
 def decode_record(
@@ -300,7 +392,7 @@ def decode_record(
     """
     key_bytes = _b64(record.get("key"))
     value_bytes = _b64(record.get("value"))
-    key = None if key_bytes is None else parse_text(key_bytes.decode("utf-8", "replace"), "key")
+    key = None if key_bytes is None else _key(key_bytes, avro, record.get("keySchemaMetadata"))
     if value_bytes is None:  # a tombstone; an empty value (b"") is the empty text
         value = raw_value = None
     else:

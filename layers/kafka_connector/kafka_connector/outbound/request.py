@@ -13,6 +13,7 @@ a single message is, with its index in the field names (``messages[3].value``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
@@ -126,18 +127,39 @@ class _Shared:
 
     address: TargetAddress | None
     headers: list[tuple[str, bytes]]
-    #: The Avro writer with ``serializationType: avro``; ``None`` writes JSON.
-    avro: AvroWriter | None
+    #: ``serializationType: avro``: the ``avro`` section the writers are made from; else JSON.
+    avro: object
+    is_avro: bool
+    #: The Avro writers made so far, by topic when a schema registry is used (the subject, and so
+    #: the schema id, may depend on the topic: TopicNameStrategy), else one for every topic.
+    writers: dict[str | None, AvroWriter] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> _Shared:
         serialization = SerializationType.parse(
             payload.get("serializationType") or SerializationType.JSON, "serializationType"
         )
-        avro = (
-            AvroWriter.from_request(payload.get("avro")) if serialization is SerializationType.AVRO else None
+        address = _target_address(payload)
+        shared = cls(
+            address,
+            encode_headers(payload.get("headers")),
+            payload.get("avro"),
+            is_avro=serialization is SerializationType.AVRO,
         )
-        return cls(_target_address(payload), encode_headers(payload.get("headers")), avro)
+        if shared.is_avro and (address is not None or not shared.through_registry):
+            shared.writer(address.topic if address else None)  # the avro section checked before any message
+        return shared
+
+    @property
+    def through_registry(self) -> bool:
+        return isinstance(self.avro, Mapping) and self.avro.get("schemaRegistry") is not None
+
+    def writer(self, topic: str | None) -> AvroWriter:
+        """The Avro writer for a record to ``topic``, made once per topic (or once)."""
+        key = topic if self.through_registry else None
+        if key not in self.writers:
+            self.writers[key] = AvroWriter.from_request(self.avro, topic)
+        return self.writers[key]
 
 
 def _messages(payload: Mapping[str, Any]) -> tuple[list[tuple[Mapping[str, Any], str]], bool]:
@@ -176,8 +198,8 @@ def _record(message: Mapping[str, Any], field: str, shared: _Shared) -> Outbound
         target = shared.address
     else:
         raise ConnectorInputError(f"'topic.topicName' (or 'address', or '{field}.address') is required")
-    if shared.avro is not None:
-        encoded = shared.avro.encode(value, f"{field}.value")
+    if shared.is_avro:
+        encoded = shared.writer(target.topic).encode(value, f"{field}.value")
     else:
         encoded = encode_json_value(value, f"{field}.value")
     key = encode_key(target.key if target.key is not None else message.get("key"), f"{field}.key")

@@ -9,15 +9,18 @@ from __future__ import annotations
 import functools
 import io
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kafka_connector.errors import ConnectorInputError
-from kafka_connector.serialization import glue_registry
+from kafka_connector.redaction import shown
+from kafka_connector.serialization import glue_registry, glue_versions, registry_writer
 from kafka_connector.serialization.formats import WireFormat
 from kafka_connector.serialization.framing import confluent_header, glue_header
+from kafka_connector.serialization.schema_registry import record_full_name
 
 if TYPE_CHECKING:
     from fastavro.types import Schema
@@ -90,16 +93,24 @@ class AvroWriter:
     schema_name: str | None = None
     #: ``avro.ignoreUnknownFields``: drop fields the schema does not have instead of refusing them.
     ignore_unknown_fields: bool = False
+    #: ``avro.autoRegister`` with Glue: register a definition Glue does not have yet.
+    auto_register: bool = False
+    #: The Glue version, when it was fetched by number (``avro.version``) rather than by definition.
+    glue_version: uuid.UUID | None = None
 
     @classmethod
-    def from_request(cls, avro: object) -> AvroWriter:
-        """Validate the ``avro`` section of a producer request."""
+    def from_request(cls, avro: object, topic: str | None = None) -> AvroWriter:
+        """Validate the ``avro`` section of a producer request (``topic``: the record's, for subjects)."""
         if not isinstance(avro, Mapping):
             raise ConnectorInputError(
                 "'avro' must be an object with 'schema' when serializationType is 'avro'"
             )
-        schema, definition = parse_avro_schema(avro.get("schema"))
+        if avro.get("schemaRegistry") is not None:
+            return cls._through_registry(avro, topic)
         wire_format = WireFormat.parse(avro.get("wireFormat", WireFormat.PLAIN.value), "avro.wireFormat")
+        if wire_format is WireFormat.GLUE and avro.get("schema") is None and avro.get("version") is not None:
+            return cls._glue_version(avro)
+        schema, definition = parse_avro_schema(avro.get("schema"))
         schema_id = avro.get("schemaId")
         if wire_format is WireFormat.CONFLUENT and not (
             isinstance(schema_id, int) and not isinstance(schema_id, bool) and 0 <= schema_id < 2**31
@@ -109,13 +120,75 @@ class AvroWriter:
             )
         registry_name, schema_name = avro.get("registryName"), avro.get("schemaName")
         if wire_format is WireFormat.GLUE:
-            for name, value in (("avro.registryName", registry_name), ("avro.schemaName", schema_name)):
-                if not isinstance(value, str) or not value:
-                    raise ConnectorInputError(f"'{name}' is required with wireFormat 'glue'")
-        ignore_unknown = avro.get("ignoreUnknownFields", False)
-        if not isinstance(ignore_unknown, bool):
-            raise ConnectorInputError("'avro.ignoreUnknownFields' must be true or false")
-        return cls(schema, definition, wire_format, schema_id, registry_name, schema_name, ignore_unknown)
+            registry_name, schema_name = _glue_names(avro)
+        ignore_unknown = _flag(avro, "ignoreUnknownFields")
+        return cls(
+            schema,
+            definition,
+            wire_format,
+            schema_id,
+            registry_name,
+            schema_name,
+            ignore_unknown,
+            auto_register=_flag(avro, "autoRegister"),
+        )
+
+    @classmethod
+    def _glue_version(cls, avro: Mapping[str, Any]) -> AvroWriter:
+        """Glue without ``avro.schema``: version ``avro.version`` (a number, or ``latest``) of the schema."""
+        registry_name, schema_name = _glue_names(avro)
+        version = avro["version"]
+        if version == "latest":
+            number = None
+        elif isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+            number = version
+        else:
+            raise ConnectorInputError("'avro.version' must be a version number (1, 2, …) or 'latest'")
+        version_id, text = glue_versions.schema_version(registry_name, schema_name, number)
+        schema, definition = parse_avro_schema(text, f"Glue schema {registry_name}/{schema_name}")
+        return cls(
+            schema,
+            definition,
+            WireFormat.GLUE,
+            None,
+            registry_name,
+            schema_name,
+            _flag(avro, "ignoreUnknownFields"),
+            glue_version=version_id,
+        )
+
+    @classmethod
+    def _through_registry(cls, avro: Mapping[str, Any], topic: str | None) -> AvroWriter:
+        """``avro.schemaRegistry``: the schema and its id come from a Confluent-compatible registry."""
+        access = registry_writer.registry_access(avro["schemaRegistry"])
+        wire_format = WireFormat.parse(avro.get("wireFormat", WireFormat.CONFLUENT.value), "avro.wireFormat")
+        if wire_format is not WireFormat.CONFLUENT:
+            raise ConnectorInputError("'avro.schemaRegistry' is for wireFormat 'confluent'")
+        auto_register = _flag(avro, "autoRegister")
+        if avro.get("schema") is not None:
+            schema, definition = parse_avro_schema(avro.get("schema"))
+            subject = registry_writer.subject_for(avro, topic, record_full_name(definition))
+            schema_id = registry_writer.schema_id_for(
+                access, subject, definition, auto_register=auto_register
+            )
+        else:
+            subject = registry_writer.subject_for(avro, topic, None)
+            found = registry_writer.version_of(access, subject, avro.get("version"))
+            schema, definition = parse_avro_schema(found.text, f"the schema of subject {subject!r}")
+            schema_id = found.schema_id
+        given = avro.get("schemaId")
+        if given is not None and given != schema_id:
+            raise ConnectorInputError(
+                f"'avro.schemaId' {shown(str(given), 20)} does not agree with the schema registry:"
+                f" the schema's id under subject {subject!r} is {schema_id}"
+            )
+        return cls(
+            schema,
+            definition,
+            WireFormat.CONFLUENT,
+            schema_id,
+            ignore_unknown_fields=_flag(avro, "ignoreUnknownFields"),
+        )
 
     def encode(self, value: Any, field: str = "message.value") -> bytes:
         """The framed Avro bytes of ``value`` (an object, or a string holding JSON)."""
@@ -133,9 +206,28 @@ class AvroWriter:
         if self.wire_format is WireFormat.GLUE:
             assert self.registry_name is not None  # likewise
             assert self.schema_name is not None
-            version = glue_registry.schema_version_id(self.registry_name, self.schema_name, self.definition)
+            version = self.glue_version or glue_registry.schema_version_id(
+                self.registry_name, self.schema_name, self.definition, self.auto_register
+            )
             return glue_header(version) + body
         return body
+
+
+def _glue_names(avro: Mapping[str, Any]) -> tuple[str, str]:
+    names = []
+    for name in ("registryName", "schemaName"):
+        value = avro.get(name)
+        if not isinstance(value, str) or not value:
+            raise ConnectorInputError(f"'avro.{name}' is required with wireFormat 'glue'")
+        names.append(value)
+    return names[0], names[1]
+
+
+def _flag(avro: Mapping[str, Any], name: str) -> bool:
+    value = avro.get(name, False)
+    if not isinstance(value, bool):
+        raise ConnectorInputError(f"'avro.{name}' must be true or false")
+    return value
 
 
 def encode_avro_body(
@@ -185,6 +277,6 @@ def _unknown_fields(sent: Any, read_back: Any, field: str) -> list[str]:
     return sorted(unknown)
 
 
-def decode_avro_body(body: bytes, schema: Schema) -> Any:
-    """Read one bare Avro datum written with ``schema``."""
-    return _fastavro().schemaless_reader(io.BytesIO(body), schema, None)
+def decode_avro_body(body: bytes, schema: Schema, reader: Schema | None = None) -> Any:
+    """Read one bare Avro datum written with ``schema``, resolved to ``reader`` when given."""
+    return _fastavro().schemaless_reader(io.BytesIO(body), schema, reader)

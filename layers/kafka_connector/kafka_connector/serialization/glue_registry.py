@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from kafka_connector.aws.clients import client
 from kafka_connector.aws.errors import error_code
 from kafka_connector.errors import ConnectorInputError
+from kafka_connector.serialization import glue_versions
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -27,8 +28,14 @@ def _glue() -> GlueClient:
 
 
 @functools.lru_cache(maxsize=256)
-def schema_version_id(registry_name: str, schema_name: str, definition: str) -> uuid.UUID:
-    """The version id Glue assigned to ``definition`` in ``registry_name``/``schema_name``."""
+def schema_version_id(
+    registry_name: str, schema_name: str, definition: str, register: bool = False
+) -> uuid.UUID:
+    """The version id Glue assigned to ``definition`` in ``registry_name``/``schema_name``.
+
+    ``register`` (``avro.autoRegister``): a definition Glue does not have is registered as the
+    schema's next version (``RegisterSchemaVersion``; Glue checks the schema's compatibility mode).
+    """
     try:
         response = _glue().get_schema_by_definition(
             SchemaId={"RegistryName": registry_name, "SchemaName": schema_name},
@@ -36,9 +43,12 @@ def schema_version_id(registry_name: str, schema_name: str, definition: str) -> 
         )
     except ClientError as error:
         if error_code(error) == "EntityNotFoundException":
+            if register:
+                return glue_versions.register(registry_name, schema_name, definition)
             raise ConnectorInputError(
                 f"'avro.schema' is not registered in Glue schema {registry_name}/{schema_name}",
-                "Register this definition as a version of the schema first (glue:RegisterSchemaVersion).",
+                "Register this definition as a version of the schema first (glue:RegisterSchemaVersion),"
+                " or set avro.autoRegister to true.",
             ) from None
         raise
     return uuid.UUID(response["SchemaVersionId"])

@@ -1,0 +1,57 @@
+"""A schema registry that answers every request with one HTTP status: registry faults by real means.
+
+The registry's behaviour itself comes from Confluent's in-memory registry (``mock://``);
+this server only plays the failures a network can show — 5xx, 401, 403 — over real HTTP,
+and records the ``Authorization`` headers it was sent, so a test can see which
+credentials went out.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class AnsweringRegistry:
+    url: str
+    authorizations: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def answering(status: int) -> Iterator[AnsweringRegistry]:
+    """A server on 127.0.0.1 that answers every request with ``status`` and a registry error body."""
+    registry = AnsweringRegistry("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            registry.authorizations.append(self.headers.get("Authorization", ""))
+            body = json.dumps({"error_code": status * 100, "message": f"answering {status}"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    registry.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield registry
+    finally:
+        server.shutdown()
+        server.server_close()
