@@ -324,3 +324,28 @@ def test_a_redelivered_run_resumes_no_new_subscriber(aws, h, ttl):
     for i, (arn, token) in enumerate(late):
         h.assert_resumed_once(arn, token, 10 + i)
     assert aws.claims_left() == []
+
+
+def test_a_subscriber_arriving_before_the_run_claims_is_served(aws, h):
+    """A subscription for the third key is written after the heads were read, before the run's
+    claim: its claim is refused (the version moved), the run is cut before it and claimed again,
+    and the third record, handed over alone, resumes both of its key's tasks (G1, G3)."""
+    executions = waiting(aws, h)
+    newcomer, newcomer_token = aws.start_waiting("newcomer")
+    dynamodb = aws_clients.client("dynamodb")
+    arrivals = []
+
+    def subscribe_first(params, **_):
+        if not arrivals and len(params["TransactItems"]) == RUN:
+            arrivals.append(aws.write_subscription("payment#run-2", newcomer_token))
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", subscribe_first)
+    point = Point("none", 1, "before").install()
+    try:
+        assert h.make_consumer().handle(the_batch()) == OK
+    finally:
+        dynamodb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", subscribe_first)
+    assert arrivals
+    assert point.transactions[:3] == ["claim-run", "claim-run", "release-run"]
+    h.assert_resumed_once(newcomer, newcomer_token, 2)
+    assert_all_handed_over_once(aws, h, executions, 0)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -344,7 +344,10 @@ class Correlator:
                 for hand_over, item, refused in zip(run, failed.items, failed.failed, strict=False):
                     if refused:
                         self._read(hand_over.inbound.head, Head.from_item(item) if item else None)
-                run = run[: failed.failed.index(True)]
+                # Not followed by a callback, whatever the table shows (our own claim, if the
+                # transaction was made twice): the records try again as new attempts.
+                self._silent.update(hand_over.attempt for hand_over in run)
+                run = [replace(h, attempt=new_attempt()) for h in run[: failed.failed.index(True)]]
                 continue
             except Rejected:
                 return  # one of the records' requests can never succeed: each finds out alone
