@@ -349,3 +349,19 @@ def test_a_subscriber_arriving_before_the_run_claims_is_served(aws, h):
     assert point.transactions[:3] == ["claim-run", "claim-run", "release-run"]
     h.assert_resumed_once(newcomer, newcomer_token, 2)
     assert_all_handed_over_once(aws, h, executions, 0)
+
+
+def test_a_run_claim_refused_as_invalid_leaves_each_record_to_find_out_alone(aws, h):
+    """DynamoDB refuses the run's claim as a request that can never succeed (ValidationException):
+    nothing was written; each record is handed over alone (and would be dead-lettered alone)."""
+    executions = waiting(aws, h)
+
+    def invalid(name):
+        return ClientError({"Error": {"Code": "ValidationException", "Message": "x"}}, name)
+
+    point = Point("TransactWriteItems", 1, "before", error=invalid).install()
+    assert h.make_consumer().handle(the_batch()) == OK
+    assert point.fired == 1
+    assert point.transactions == ["claim-run"] + ["single"] * RUN  # then each release alone
+    point.remove()
+    assert_all_handed_over_once(aws, h, executions, 0)

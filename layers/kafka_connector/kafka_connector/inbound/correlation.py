@@ -349,8 +349,9 @@ class Correlator:
                 self._silent.update(hand_over.attempt for hand_over in run)
                 run = [replace(h, attempt=new_attempt()) for h in run[: failed.failed.index(True)]]
                 continue
-            except Rejected:
-                return  # one of the records' requests can never succeed: each finds out alone
+            except Rejected:  # one of the records' requests can never succeed: each finds out alone
+                self._forget(run)
+                return
             except TransientAwsError:
                 self._give_back(run)  # it may have taken effect
                 return
