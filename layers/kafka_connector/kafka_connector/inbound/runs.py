@@ -73,23 +73,26 @@ def select_run(
     them — skipped, or failed before its turn — must come first), with distinct keys, each
     :func:`plain`; at most ``MAX_RUN``. Records of a partition are together in a Lambda event.
     """
-    first = batch[position]
-    partition = (first.message["topic"], first.message["partition"])
+    records = batch[position : position + MAX_RUN]
+    if len(records) < 2 or not _follows(records[0], records[1]):
+        return []  # no run: before anything is evaluated
     run: list[HandOver] = []
     keys: set[str] = set()
-    offset: int | None = None
-    for inbound in batch[position : position + MAX_RUN]:
-        if (inbound.message["topic"], inbound.message["partition"]) != partition:
+    for n, inbound in enumerate(records):
+        if n and not _follows(records[n - 1], inbound):
             break
-        if offset is not None and inbound.message["offset"] != offset + 1:
-            break
-        offset = inbound.message["offset"]
         hand_over = None if inbound.head in keys else plain(inbound, heads, unhandled, now)
         if hand_over is None:
             break
         keys.add(inbound.head)
         run.append(hand_over)
     return run
+
+
+def _follows(before: Inbound, record: Inbound) -> bool:
+    """Whether ``record`` is the next record of ``before``'s partition (the offset after it)."""
+    a, b = before.message, record.message
+    return (a["topic"], a["partition"], a["offset"] + 1) == (b["topic"], b["partition"], b["offset"])
 
 
 def plain(
