@@ -99,19 +99,28 @@ def test_dynamodb_outage_mid_batch(aws, make_consumer, subscribe_handler):
     executions = waiting(aws, subscribe_handler, keys)
     consumer = make_consumer()
     dynamodb = aws_clients.client("dynamodb")
-    restore = fail_on(
-        dynamodb,
-        "provide-client-params.dynamodb.UpdateItem",
-        lambda params: params.get("Key", {}).get("pk", {}).get("S") == "payment#d-2",
-        throttled("UpdateItem"),
-    )
+
+    def touches_d2(request):
+        return request.get("Key", {}).get("pk", {}).get("S") == "payment#d-2"
+
+    # Every write touching d-2 fails: alone, or as an action of a run's transaction.
+    restores = [
+        fail_on(dynamodb, "provide-client-params.dynamodb.UpdateItem", touches_d2, throttled("UpdateItem")),
+        fail_on(
+            dynamodb,
+            "provide-client-params.dynamodb.TransactWriteItems",
+            lambda params: any(touches_d2(next(iter(a.values()))) for a in params["TransactItems"]),
+            throttled("TransactWriteItems"),
+        ),
+    ]
     records = payments(keys, start=100)
     assert failed_offsets(consumer.handle(lambda_kafka_event(records))) == [102, 103, 104]
     for key in keys[:2]:
         assert aws.wait_finished(executions[key])["status"] == "SUCCEEDED"
     for key in keys[2:]:
         assert aws.status(executions[key]) == "RUNNING"
-    restore()
+    for restore in restores:
+        restore()
     assert consumer.handle(lambda_kafka_event(records[2:])) == {"batchItemFailures": []}
     for key in keys:
         assert aws.output(executions[key])["message"]["value"] == {"orderId": key}

@@ -41,6 +41,7 @@ class Faults:
         self.rate = rate
         self.active = False
         self.injected: Counter[tuple[str, str]] = Counter()
+        self.run_claims = 0  # transactions claiming the subscriptions of several records at once
 
     def install(self) -> "Faults":
         for (service, prefix), operations in OPERATIONS.items():
@@ -54,9 +55,12 @@ class Faults:
     def total(self) -> int:
         return sum(self.injected.values())
 
-    def _before(self, model, context, **_):
+    def _before(self, model, context, params, **_):
         if not self.active:
             return
+        if model.name == "TransactWriteItems" and len(params["TransactItems"]) > 1:
+            updates = [a.get("Update", {}).get("UpdateExpression", "") for a in params["TransactItems"]]
+            self.run_claims += all(u.startswith("SET ") and ".claim = " in u for u in updates)
         draw = self.rng.random()
         if draw < self.rate / 2:
             self.injected["before", model.name] += 1
@@ -144,10 +148,21 @@ class Subscriber:
 # -- correlate mode --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ttl", "seed"), [(0, 40), (600, 41)], ids=["ttl-0", "ttl-600"])
+#: Subscribers before and messages per key: some keys nobody waits for, or everyone waits
+#: (then the records of a partition are handed over in runs, docs/correlation-table.md#runs).
+MIXED = {"keys": 8, "before": [0, 1, 1, 2], "messages": [1, 1, 2]}
+EVERYONE = {"keys": 24, "before": [1, 1, 2], "messages": [1]}
+
+
+@pytest.mark.parametrize(
+    ("ttl", "case"),
+    [(0, (40, MIXED)), (600, (41, MIXED)), (0, (43, EVERYONE)), (600, (44, EVERYONE))],
+    ids=["ttl-0", "ttl-600", "ttl-0-everyone-waiting", "ttl-600-everyone-waiting"],
+)
 def test_correlate_mode_hands_every_message_over_once_whatever_fails(
-    aws, make_consumer, subscribe_handler, ttl, seed
+    aws, make_consumer, subscribe_handler, ttl, case
 ):
+    seed, shape = case
     callbacks = CallbackLog().install()
     subscribe = Subscriber(aws, subscribe_handler, callbacks)
     faults = Faults(seed, rate=0.3).install()
@@ -157,14 +172,15 @@ def test_correlate_mode_hands_every_message_over_once_whatever_fails(
     for wave in range(MAX_WAVES):
         if faults.total >= MIN_FAULTS:
             break
-        batch, wave_keys = [], [f"w{wave}-k{i}" for i in range(8)]
+        batch, wave_keys = [], [f"w{wave}-k{i}" for i in range(shape["keys"])]
         faults.active = True
         for key in wave_keys:
-            before = [aws.start_waiting(f"{key}-before-{n}") for n in range(rng.choice([0, 1, 1, 2]))]
+            before = [aws.start_waiting(f"{key}-before-{n}") for n in range(rng.choice(shape["before"]))]
             for execution in before:
                 assert subscribe(execution, key) == "waiting"
             messages = [
-                mapping.record(rng, {"orderId": key, "n": n}, key) for n in range(rng.choice([1, 1, 2]))
+                mapping.record(rng, {"orderId": key, "n": n}, key)
+                for n in range(rng.choice(shape["messages"]))
             ]
             keys[key] = {"messages": messages, "before": before, "after": []}
             batch += messages
@@ -220,6 +236,8 @@ def test_correlate_mode_hands_every_message_over_once_whatever_fails(
     assert aws.claims_left() == []
     assert aws.markers() == []
     assert aws.dead_letters() == []
+    if shape is EVERYONE:  # runs were handed over, and faults hit them
+        assert faults.run_claims >= 10, faults.run_claims
 
 
 # -- start mode --------------------------------------------------------------------------------------------

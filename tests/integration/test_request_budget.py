@@ -1,4 +1,5 @@
-"""Correlate mode reads the table per batch, not per record (issue: lookups are batched)."""
+"""Correlate mode reads the table per batch, not per record (issue: lookups are batched), and hands
+messages over in runs: at most two requests per delivered message with everyone waiting (issue 13)."""
 
 import collections
 import json
@@ -42,3 +43,22 @@ def test_repeated_keys_are_read_once(aws, make_consumer):
     counts = count_requests()
     consumer.handle(lambda_kafka_event(records))
     assert counts == {"BatchGetItem": 1}
+
+
+def test_everyone_waiting_costs_at_most_two_requests_per_delivered_message(aws, make_consumer):
+    """Issue 13, goal 4: runs of 50 records are claimed in one transaction and released in one."""
+    records, executions = [], []
+    for i in range(60):
+        arn, token = aws.start_waiting(f"budget-{i}")
+        aws.write_subscription(f"payment#o-{i}", token)
+        executions.append(arn)
+        records.append(KafkaRecord("payments", 0, i, json.dumps({"orderId": f"o-{i}"}).encode(), None))
+    consumer = make_consumer()
+    counts = count_requests()
+    assert consumer.handle(lambda_kafka_event(records)) == {"batchItemFailures": []}
+    # The heads, then the marks of the records someone waits for; two runs (50 + 10), each a
+    # claim and a release; one callback per message.
+    assert counts == {"BatchGetItem": 2, "TransactWriteItems": 4, "SendTaskSuccess": 60}
+    assert sum(counts.values()) / len(records) <= 2.0
+    assert [aws.output(arn)["message"]["offset"] for arn in executions] == list(range(60))
+    assert aws.claims_left() == []

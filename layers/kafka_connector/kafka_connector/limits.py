@@ -25,6 +25,8 @@ MAX_LIFETIME_SECONDS = 366 * 24 * 3600
 MAX_DYNAMODB_KEY_BYTES = 2048
 #: DynamoDB: one item, in bytes (names and values).
 MAX_DYNAMODB_ITEM_BYTES = 400 * 1024
+#: DynamoDB: actions in one ``TransactWriteItems`` (each on a different item).
+MAX_TRANSACT_WRITE_ITEMS = 100
 #: Step Functions: a task token, in characters (``SendTaskSuccess``'s ``taskToken``).
 MAX_TASK_TOKEN_CHARS = 2048
 #: How deep a function's JSON input may nest. Far beyond any real payload, and far below what

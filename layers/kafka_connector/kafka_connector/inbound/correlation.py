@@ -21,6 +21,11 @@ same item*, and every hand-over is a conditional claim, so:
   "gone" answer on it means that attempt's callback got through (G4);
 * a subscription whose task is gone is dropped and the message moves on (G5);
 * a result too large for Step Functions fails the waiting task instead (G6).
+
+With someone waiting for every key, a *run* of consecutive records of one partition is
+handed over ahead of the records' turns, in the same steps but two requests for the whole
+run (:mod:`kafka_connector.inbound.runs`); each record then takes its outcome in its
+turn. Anything out of the ordinary goes the single hand-over's way.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from kafka_connector.inbound.exceptions import MessageTooLarge, TransientAwsError
+from kafka_connector.inbound.exceptions import MessageTooLarge, Rejected, TransientAwsError
 from kafka_connector.inbound.expressions import ExpressionError, compile_expression
 from kafka_connector.inbound.items import (
     HANDLED_MARK_SECONDS,
@@ -40,13 +45,23 @@ from kafka_connector.inbound.items import (
     ClaimStatus,
     HandledMark,
     Head,
+    Released,
     Subscription,
     new_attempt,
 )
 from kafka_connector.inbound.message import Inbound, expression_context
+from kafka_connector.inbound.runs import (
+    HandOver,
+    claim_all,
+    release_actions,
+    return_action,
+    return_claims,
+    select_run,
+    write_all,
+)
 from kafka_connector.inbound.step_functions import CallbackOutcome, TaskCallbacks
 from kafka_connector.inbound.subscriber import SubscribeOutcome, subscribe
-from kafka_connector.inbound.table import CorrelationTable
+from kafka_connector.inbound.table import ConditionFailed, CorrelationTable
 from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
 
 __all__ = ["Correlator", "Delivery", "SubscribeOutcome", "subscribe"]
@@ -129,6 +144,12 @@ class Correlator:
         self.clock = clock
         self._heads: dict[str, Head | None] = {}
         self._unhandled: dict[str, set[str]] = {}  # key → message ids without a mark since its head was read
+        self._batch: list[Inbound] = []  # the batch's records in order, for runs
+        self._position: dict[int, int] = {}  # id(inbound) → its place in ``_batch``
+        self._outcomes: dict[int, _Offer | Exception] = {}  # id(inbound) → its run's outcome for it
+        #: Attempts whose claims no callback followed (taken back, or maybe left by a request
+        #: whose answer was lost): such a claim is not "an earlier attempt's", its "gone" is gone.
+        self._silent: set[str] = set()
 
     def prefetch(self, inbound: Iterable[Inbound]) -> None:
         """Read the heads of all keys of a batch, then the marks of the messages someone waits for.
@@ -137,6 +158,8 @@ class Correlator:
         one per 100 of their messages: a redelivered record is then a duplicate at no cost.
         """
         records = list(inbound)
+        self._batch = records
+        self._position = {id(record): n for n, record in enumerate(records)}
         missing = {i.head for i in records} - self._heads.keys()
         if not missing:
             return
@@ -183,11 +206,22 @@ class Correlator:
 
     def correlate(self, inbound: Inbound) -> Delivery:
         inbound.complete()  # a record that cannot be sent fails here, before anything is claimed
+        planned = self._outcomes.pop(id(inbound), None)
+        if planned is None:
+            self._hand_over_run(inbound)
+            planned = self._outcomes.pop(id(inbound), None)
+        if isinstance(planned, Exception):
+            raise planned
         attempt = new_attempt()
         key = inbound.head
         for _ in range(_MAX_ROUNDS):
             head = self._head(key)
-            offer = self._offer(head, inbound, attempt) if head and head.subscriptions else _Offer()
+            if planned is not None:
+                offer, planned = planned, None
+            elif head and head.subscriptions:
+                offer = self._offer(head, inbound, attempt)
+            else:
+                offer = _Offer()
             if offer.handled:
                 return Delivery.DUPLICATE
             if offer.changed:
@@ -236,7 +270,7 @@ class Correlator:
         fresh: list[Subscription] = []
         dead: list[str] = []
         for subscription in sorted(head.subscriptions.values(), key=lambda s: s.attribute):
-            if subscription.claim == message_id:
+            if subscription.claim == message_id and subscription.attempt not in self._silent:
                 mine.append(subscription)
             elif not subscription.available_to(message_id, now):
                 continue  # another message is being handed to it
@@ -271,13 +305,124 @@ class Correlator:
             dead=dead,
             mark=self._mark(inbound, now) if delivered else None,
         )
+        return self._released(inbound, released, delivered)
+
+    def _released(self, inbound: Inbound, released: Released, delivered: bool) -> _Offer:
+        """What a hand-over came to, once released; the head as the release left it is kept."""
+        key = inbound.head
         if released.reread:
-            self._read(head.key, released.head)
+            self._read(key, released.head)
         else:
-            self._heads[head.key] = released.head
+            self._heads[key] = released.head
         if delivered:  # handled now: a later record with the same id must read the mark
-            self._unhandled.setdefault(head.key, set()).discard(message_id)
+            self._unhandled.setdefault(key, set()).discard(inbound.message_id)
         return _Offer(matched=True, delivered=delivered or bool(released.taken_over))
+
+    # -- runs: many hand-overs in two requests ------------------------------------------------
+
+    def _hand_over_run(self, first: Inbound) -> None:
+        """Hand over ``first`` and the records after it in its partition, ahead of their turns.
+
+        A run (:func:`~kafka_connector.inbound.runs.select_run`) takes two records or more.
+        Claimed in one transaction, resumed in order, released in one transaction; each
+        record's outcome is kept for its turn. The run stops calling back at a record whose
+        callback failed (held back in its turn, its claims left for its retry, as a single
+        hand-over's) or that needs buffering (done in its turn): the records after it get
+        their claims back and are handed over alone, in order, in their turns.
+        """
+        position = self._position.get(id(first))
+        if position is None:
+            return
+        now = self.clock()
+        run = select_run(self._batch, position, self._heads, self._unhandled, now)
+        for _ in range(2):  # a refused claim cuts the run before that record, once
+            if len(run) < 2:
+                return
+            try:
+                claim_all(self.table, run, now)
+            except ConditionFailed as failed:  # some heads changed: each is as the table shows it now
+                for hand_over, item, refused in zip(run, failed.items, failed.failed, strict=False):
+                    if refused:
+                        self._read(hand_over.inbound.head, Head.from_item(item) if item else None)
+                # Not followed by a callback, whatever the table shows (our own claim, if the
+                # transaction was made twice): the records try again as new attempts.
+                self._silent.update(hand_over.attempt for hand_over in run)
+                run = [replace(h, attempt=new_attempt()) for h in run[: failed.failed.index(True)]]
+                continue
+            except Rejected:  # one of the records' requests can never succeed: each finds out alone
+                self._forget(run)
+                return
+            except TransientAwsError:
+                self._give_back(run)  # it may have taken effect
+                return
+            self._call_back_run(run, now)
+            return
+
+    def _call_back_run(self, run: list[HandOver], now: float) -> None:
+        called: list[tuple[HandOver, bool]] = []
+        rest: list[HandOver] = []
+        for n, hand_over in enumerate(run):
+            inbound = hand_over.inbound
+            self._heads[inbound.head] = hand_over.claimed(now)
+            try:
+                outcomes = [self._call_back(s, inbound) for s in hand_over.wanted]
+            except Exception as error:  # its claims stay for its retry to finish; held back in its turn
+                self._outcomes[id(inbound)] = error
+                rest = run[n + 1 :]
+                break
+            delivered = CallbackOutcome.DELIVERED in outcomes
+            called.append((hand_over, delivered))
+            if not delivered and self.ttl_seconds > 0:
+                rest = run[n + 1 :]  # buffered in its turn: the records after it wait for that
+                break
+        self._release_run(called, rest, now)
+
+    def _release_run(self, called: list[tuple[HandOver, bool]], rest: list[HandOver], now: float) -> None:
+        """Release what was called back, with the marks, and give back the rest: one request."""
+        actions = [return_action(self.table, hand_over) for hand_over in rest]
+        for hand_over, delivered in called:
+            mark = self._mark(hand_over.inbound, now) if delivered else None
+            actions += release_actions(self.table, hand_over, now, mark)
+        try:
+            write_all(self.table, actions)
+        except Exception:
+            # Nothing done, or done with its answer lost: each release alone finds out which.
+            for hand_over, delivered in called:
+                self._outcomes[id(hand_over.inbound)] = self._release_alone(hand_over, delivered, now)
+            self._give_back(rest)
+            return
+        for hand_over, delivered in called:
+            released = Released(hand_over.released(now))
+            self._outcomes[id(hand_over.inbound)] = self._released(hand_over.inbound, released, delivered)
+        self._forget(rest)
+
+    def _release_alone(self, hand_over: HandOver, delivered: bool, now: float) -> _Offer | Exception:
+        try:
+            released = self.table.release(
+                hand_over.claimed(now),
+                hand_over.owned,
+                hand_over.attempt,
+                mark=self._mark(hand_over.inbound, now) if delivered else None,
+            )
+        except Exception as error:  # held back in its turn; its retry finishes the hand-over
+            return error
+        return self._released(hand_over.inbound, released, delivered)
+
+    def _give_back(self, run: list[HandOver]) -> None:
+        """Take back claims no callback followed (best effort), then :meth:`_forget` them."""
+        if run:
+            return_claims(self.table, run)
+        self._forget(run)
+
+    def _forget(self, run: list[HandOver]) -> None:
+        """Records whose claims no callback followed: handed over alone in their turns, heads read again.
+
+        A claim of theirs still in the table (not taken back) is not "an earlier attempt's":
+        its "gone" means gone.
+        """
+        for hand_over in run:
+            self._silent.add(hand_over.attempt)
+            self._heads.pop(hand_over.inbound.head, None)
 
     def _call_back(self, subscription: Subscription, inbound: Inbound) -> CallbackOutcome:
         if inbound.too_large:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -186,6 +186,16 @@ class Head:
     @property
     def entries(self) -> set[str]:
         return set(self.subscriptions) | set(self.buffered)
+
+    def claimed(self, attributes: Iterable[str], claim: str, attempt: str, now: float) -> Head:
+        """The head as a claim of ``attributes`` for ``claim`` left it, if the claim also required
+        ``version`` to be as read (so the version after it is exactly one more)."""
+        subscriptions = dict(self.subscriptions)
+        for attribute in attributes:
+            subscriptions[attribute] = replace(
+                subscriptions[attribute], claim=claim, claimed_at=int(now), attempt=attempt
+            )
+        return Head(self.key, self.version + 1, subscriptions, self.buffered)
 
     def without(self, attributes: set[str]) -> Head:
         return Head(
