@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/kafka_connector/requirements.txt | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# The whole suite on every core, one test module per worker (pytest-xdist): most of its time is
+# waiting on the broker and the emulator. PARALLEL= runs it in one process.
+PARALLEL ?= -n auto --dist loadfile
 
 .PHONY: install test unit lint format demo bench mutation clean build deploy
 
@@ -34,7 +37,7 @@ format: install
 	$(BIN)/ruff format .
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 # The fast unit tests alone (no broker, no emulator).
 unit: install

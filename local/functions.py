@@ -24,7 +24,7 @@ from local.context import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_PATH = ROOT / "layers" / "kafka_connector"
-FUNCTION_CODES = ("producer", "consumer", "subscribe")
+FUNCTION_CODES = ("producer", "consumer", "subscribe", "redrive")
 
 _load_lock = threading.Lock()
 

@@ -266,24 +266,25 @@ def _up(
     retry_limit: int,
 ) -> _ExecutionWatch:
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    timeline.say("starting the Kafka broker …" if not external else f"using Kafka at {external}")
-    bootstrap = stack.enter_context(kafka_bootstrap())
+    with timeline.step("the Kafka broker" if not external else f"Kafka at {external}"):
+        bootstrap = stack.enter_context(kafka_bootstrap())
     timeline.say(
         f"Kafka broker: {bootstrap}" + (" (KAFKA_BOOTSTRAP_SERVERS)" if external else " (embedded Tansu)")
     )
-    timeline.say("starting the AWS emulator …")
-    emulator = stack.enter_context(Emulator())
+    with timeline.step("the AWS emulator"):
+        emulator = stack.enter_context(Emulator())
     stack.enter_context(environment(emulator.client_environment()))
     _forget_cached_clients()
     stack.callback(_forget_cached_clients)
     timeline.say(
         f"AWS emulator: {emulator.endpoint_url} (Step Functions, DynamoDB, SQS, Secrets Manager, Glue)"
     )
-    timeline.say("deploying the template's resources and state machines …")
     # The template's resources and state machines, as `invoke` deploys them; only the broker's
     # address is the local runtime's (the KafkaBootstrapServers parameter on AWS).
-    resources = create_resources(local_defaults={"KafkaBootstrapServers": bootstrap})
-    _create_topics(bootstrap, [PAYMENTS_TOPIC, ORDERS_TOPIC])
+    with timeline.step("the template's resources and state machines to deploy"):
+        resources = create_resources(local_defaults={"KafkaBootstrapServers": bootstrap})
+    with timeline.step("the topics"):
+        _create_topics(bootstrap, [PAYMENTS_TOPIC, ORDERS_TOPIC])
     machines = {arn.rsplit(":", 1)[1]: arn for arn in resources.state_machines.values()}
     consumer_env = {
         **function_environment("consumer", resources, bootstrap),
@@ -293,6 +294,7 @@ def _up(
         "producer": function_environment("producer", resources, bootstrap),
         "subscribe": function_environment("subscribe", resources),
         "consumer": consumer_env,
+        "redrive": {**function_environment("redrive", resources, bootstrap), **dict(overrides)},
     }
     functions = {code: LocalFunction(code, code, {**env, **QUIET}) for code, env in environments.items()}
     for function in functions.values():

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from local.functions import FUNCTION_CODES
 from tests.support.local_cli import ROOT, run_local
 
 EVENTS = sorted((ROOT / "events").glob("*.json"))
@@ -101,6 +102,12 @@ def subscribed(response: Any, stderr: str) -> None:
     assert response == {"status": "waiting", "messageName": "payment", "correlationKey": "1001"}
 
 
+def redriven(response: Any, stderr: str) -> None:
+    """A dry run over the fresh emulator's empty dead-letter queue: nothing received, nothing changed."""
+    assert response["dryRun"] is True
+    assert (response["received"], response["replayed"], response["messages"]) == (0, 0, [])
+
+
 EXPECTATIONS: dict[str, Check] = {
     "producer-json.json": published("orders"),
     "producer-avro.json": published("employees"),
@@ -141,6 +148,7 @@ EXPECTATIONS: dict[str, Check] = {
         r"^  buffered message payments-0-50 for payments#1001$",
     ),
     "subscribe.json": subscribed,
+    "redrive.json": redriven,
 }
 
 
@@ -152,7 +160,7 @@ def test_every_sample_is_documented_and_expected_or_pending():
     assert not undocumented, f"samples without a command in docs/local-runtime.md: {sorted(undocumented)}"
     assert not unexpected, f"samples without an expectation in EXPECTATIONS: {sorted(unexpected)}"
     assert set(commands) <= names, "the doc runs a sample that does not exist"
-    assert {p.stem.split("-")[0] for p in EVENTS} == {"producer", "consumer", "subscribe"}
+    assert {p.stem.split("-")[0] for p in EVENTS} == set(FUNCTION_CODES)
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=[p.name for p in EVENTS])
