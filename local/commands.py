@@ -13,17 +13,9 @@ import os
 import sys
 from typing import Any
 
+from local.inputs import env_pairs
+
 STACK_COMMANDS = ("up", "dlq", "table", "redrive")
-
-
-def _pairs(values: list[str]) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for pair in values:
-        name, separator, value = pair.partition("=")
-        if not separator or not name:
-            raise SystemExit(f"--env expects NAME=VALUE, got {pair!r}")
-        pairs[name] = value
-    return pairs
 
 
 def _positive(text: str) -> int:
@@ -81,14 +73,14 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "up":
         limit = stack.DEFAULT_RETRY_LIMIT if args.retry_limit is None else args.retry_limit
-        return stack.up(_pairs(args.env), retry_limit=limit)
+        return stack.up(env_pairs(args.env), retry_limit=limit)
     if args.command == "dlq":
         return inspect.dlq(as_json=args.json)
     if args.command == "table":
         return inspect.table(as_json=args.json)
     if args.command == "redrive":
         return redrive.redrive(
-            _pairs(args.env), max_messages=args.max_messages, dry_run=args.dry_run, as_json=args.json
+            env_pairs(args.env), max_messages=args.max_messages, dry_run=args.dry_run, as_json=args.json
         )
     from local.inputs import parse_env  # noqa: PLC0415 - invoke --stack: the same --env/--env-vars
     from local.resources import function_logical_ids  # noqa: PLC0415

@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from local.broker import BOOTSTRAP_ENV, kafka_bootstrap
+from local.broker import BOOTSTRAP_ENV, create_topics, kafka_bootstrap
 from local.event_source_mapping import LocalEventSourceMapping
 from local.functions import LocalFunction, environment
 from local.inputs import Unavailable, check_brokers
@@ -36,18 +36,6 @@ QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true
 
 class DemoFailure(Exception):
     pass
-
-
-def _create_topics(bootstrap: str, names: list[str]) -> None:
-    from kafka import KafkaAdminClient  # noqa: PLC0415 - only the demo administers topics
-    from kafka.admin import NewTopic  # noqa: PLC0415
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        existing = set(admin.list_topics())
-        admin.create_topics([NewTopic(n, 2, 1) for n in names if n not in existing])
-    finally:
-        admin.close()
 
 
 def _functions(resources: LocalResources, bootstrap: str) -> dict[str, LocalFunction]:
@@ -139,7 +127,7 @@ def _run(timeline: Timeline, stack: contextlib.ExitStack) -> None:
         f"AWS emulator: {emulator.endpoint_url} (Step Functions, DynamoDB, SQS, Secrets Manager, Glue)"
     )
     with timeline.step(f"topics {ORDERS_TOPIC}, {PAYMENTS_TOPIC}, {SETTLEMENTS_TOPIC} to be created"):
-        _create_topics(bootstrap, [ORDERS_TOPIC, PAYMENTS_TOPIC, SETTLEMENTS_TOPIC])
+        create_topics(bootstrap, [ORDERS_TOPIC, PAYMENTS_TOPIC, SETTLEMENTS_TOPIC])
     timeline.say(
         f"topics {ORDERS_TOPIC}, {PAYMENTS_TOPIC}, {SETTLEMENTS_TOPIC}; table {resources.table}; DLQ ready"
     )

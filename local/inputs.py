@@ -75,6 +75,12 @@ def parse_env(pairs: Sequence[str], env_file: str | None, function: str, logical
             if not isinstance(section, Mapping):
                 raise UsageError(f"--env-vars file {env_file}: {key!r} must be an object of NAME: value")
             values.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in section.items()})
+    return {**values, **env_pairs(pairs)}
+
+
+def env_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """``--env NAME=VALUE`` pairs, the last one winning."""
+    values: dict[str, str] = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name:

@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from local.broker import kafka_bootstrap
+from local.broker import create_topics, kafka_bootstrap
 from local.dead_letters import on_failure_to_queue
 from local.emulator import Emulator
 from local.event_source_mapping import LocalEventSourceMapping
@@ -199,18 +199,6 @@ class _ExecutionWatch:
                     self.timeline.say(f"  execution {execution['name']} ({name}) {status}")
 
 
-def _create_topics(bootstrap: str, names: list[str]) -> None:
-    from kafka import KafkaAdminClient  # noqa: PLC0415 - only the stack administers topics
-    from kafka.admin import NewTopic  # noqa: PLC0415
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        existing = set(admin.list_topics())
-        admin.create_topics([NewTopic(n, 2, 1) for n in names if n not in existing])
-    finally:
-        admin.close()
-
-
 def up(
     overrides: Mapping[str, str],
     *,
@@ -284,7 +272,7 @@ def _up(
     with timeline.step("the template's resources and state machines to deploy"):
         resources = create_resources(local_defaults={"KafkaBootstrapServers": bootstrap})
     with timeline.step("the topics"):
-        _create_topics(bootstrap, [PAYMENTS_TOPIC, ORDERS_TOPIC])
+        create_topics(bootstrap, [PAYMENTS_TOPIC, ORDERS_TOPIC])
     machines = {arn.rsplit(":", 1)[1]: arn for arn in resources.state_machines.values()}
     consumer_env = {
         **function_environment("consumer", resources, bootstrap),

@@ -44,11 +44,11 @@ class TemplateError(Exception):
     """The template, or a value given for it, cannot be resolved locally (a user-facing message)."""
 
 
-class _Loader(yaml.SafeLoader):
+class CloudFormationLoader(yaml.SafeLoader):
     """YAML with CloudFormation's short forms (``!Ref x`` → ``{"Ref": "x"}``)."""
 
 
-def _construct(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _construct(loader: CloudFormationLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
@@ -65,12 +65,12 @@ def _construct(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     return {f"Fn::{suffix}": value}
 
 
-_Loader.add_multi_constructor("!", _construct)
+CloudFormationLoader.add_multi_constructor("!", _construct)
 
 
 @functools.cache
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    document = yaml.load(path.read_text(), _Loader)  # noqa: S506 - a SafeLoader subclass
+    document = yaml.load(path.read_text(), CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
     if not isinstance(document, dict):
         raise TemplateError(f"{path} is not a template")
     return document

@@ -24,6 +24,7 @@ import yaml
 
 from kafka_connector import environment
 from kafka_connector.inbound.config import ConsumerConfig
+from local.template import CloudFormationLoader, load_template
 from tests.support.template import EVENT_SOURCE_VPC_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,35 +34,12 @@ RUNTIME = "python3.12"
 #: cfn-lint's copies of the Lambda runtime lifecycle and of the IAM action catalogue.
 CFN_LINT_SPECS = importlib.resources.files("cfnlint.data.AdditionalSpecs")
 
-# -- a YAML loader for CloudFormation short tags ------------------------------------------------
-
-
-class CfnLoader(yaml.SafeLoader):
-    """``!Ref X`` → ``{"Ref": "X"}``, ``!GetAtt A.B`` → ``{"Fn::GetAtt": ["A", "B"]}``, ``!Sub``…"""
-
-
-def _construct(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _construct)
+# -- the template, read with CloudFormation's short tags (the local runtime's loader) ----------------
 
 
 @cache
 def template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
+    return load_template(TEMPLATE)
 
 
 def resources() -> dict[str, Any]:
@@ -1139,7 +1117,7 @@ def test_loader_understands_short_tags() -> None:
         "a: !GetAtt R.Arn\n"
         "b: !Sub [x, {y: !Ref P}]\n"
         "c: !If [C, !Condition D, !Select [0, !Split [',', s]]]\n",
-        Loader=CfnLoader,
+        Loader=CloudFormationLoader,
     )
     assert loaded == {
         "a": {"Fn::GetAtt": ["R", "Arn"]},
