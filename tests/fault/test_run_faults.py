@@ -18,8 +18,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from kafka_connector.aws import clients as aws_clients
+from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
+from local.kafka_event import KafkaRecord
 from tests.support.aws import CallbackLog
-from tests.support.handover import OK, Harness, event, held_back, payment
+from tests.support.handover import OK, TOPIC, Harness, event, held_back, payment
 
 RUN = 4  # records in the batch: one run, all in partition 0, one waiting task each
 
@@ -365,3 +367,109 @@ def test_a_run_claim_refused_as_invalid_leaves_each_record_to_find_out_alone(aws
     assert point.transactions == ["claim-run"] + ["single"] * RUN  # then each release alone
     point.remove()
     assert_all_handed_over_once(aws, h, executions, 0)
+
+
+# -- found by review: a claim check refused inside a run; a subscriber arriving during a release ------
+
+
+def big_payment(offset, order_id):
+    """A record whose result is over the Step Functions limit: claim-checked when a bucket is set."""
+    value = json.dumps({"orderId": order_id, "note": "x" * (MAX_STEP_FUNCTIONS_PAYLOAD_BYTES + 1)}).encode()
+    return KafkaRecord(TOPIC, 0, offset, value, order_id.encode(), [], 1732190000000)
+
+
+def test_a_refused_claim_check_inside_a_run_leaves_no_claim(aws, h):
+    """As test_large_messages.py::test_a_refused_claim_check_leaves_the_waiting_task_unclaimed,
+    with the large record second in its partition: selecting the run that starts at the first
+    record calls ``Inbound.complete()`` on the second ahead of its turn and swallows the S3 error.
+    ``complete()`` had already set ``_result_json``, so in the second record's turn it does not
+    try S3 again: the record is claimed (alone or in a run) and S3 fails at the callback, after
+    the claim. Alone, it fails before anything is claimed."""
+    executions = waiting(aws, h, count=3)
+    consumer = h.make_consumer(CLAIM_CHECK_BUCKET="no-such-bucket")
+    batch = event(payment(0, "run-0"), big_payment(1, "run-1"), payment(2, "run-2"))
+    assert consumer.handle(batch) == held_back(1, 2)
+    h.assert_resumed_once(*executions[0], 0)
+    assert aws.status(executions[1][0]) == "RUNNING"
+    assert aws.claims_left() == []  # was: run-1's subscription is left claimed by offset 1
+
+
+def test_a_subscriber_arriving_during_a_run_whose_task_was_gone_is_served(aws, h):
+    """G3 (and G2) with runs, TTL > 0: run-0's only task timed out, so the run stops after it and
+    run-0's message is to be buffered in its turn. A subscription for run-0 (path b) is written
+    after the callbacks, before the run's release: the release's Delete is refused (version
+    moved), run-0 is released alone, which re-reads the head *with the newcomer in it* — and the
+    message is then buffered on that head without being offered to the newcomer. Buffered while
+    a subscription for its key waits: "never both stored and unmatched" broken. (The single
+    hand-over's release takes the same path: ``Released.reread`` is not treated as ``changed``.)"""
+    executions = waiting(aws, h, count=2, timing_out={0})
+    newcomer, newcomer_token = aws.start_waiting("newcomer")
+    dynamodb = aws_clients.client("dynamodb")
+    arrivals = []
+
+    def subscribe_before_the_release(params, **_):
+        actions = params["TransactItems"]
+        claim = all(a.get("Update", {}).get("UpdateExpression", "").startswith("SET ") for a in actions)
+        if not arrivals and not claim:  # the run's release (run-0's Delete, run-1 given back)
+            arrivals.append(aws.write_subscription("payment#run-0", newcomer_token))
+
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", subscribe_before_the_release
+    )
+    point = Point("none", 1, "before").install()
+    try:
+        assert h.make_consumer(MESSAGE_TTL_SECONDS=600).handle(
+            event(payment(0, "run-0"), payment(1, "run-1"))
+        ) == {"batchItemFailures": []}
+    finally:
+        dynamodb.meta.events.unregister(
+            "provide-client-params.dynamodb.TransactWriteItems", subscribe_before_the_release
+        )
+    assert arrivals
+    assert point.transactions[0] == "claim-run"
+    h.assert_resumed_once(*executions[1], 1)
+    # The newcomer waited while run-0's message was being buffered: it must have received it,
+    # or the message must not be buffered while it waits.
+    markers = aws.markers()
+    resumed = h.callbacks.accepted(newcomer_token)
+    assert resumed or not markers, (markers, aws.status(newcomer))
+
+
+def test_the_same_with_a_single_hand_over(aws, h):
+    """The same defect without a run (one record): it predates runs, runs reach it too."""
+    [(_gone_arn, _)] = waiting(aws, h, count=1, timing_out={0})
+    newcomer, newcomer_token = aws.start_waiting("newcomer")
+    dynamodb = aws_clients.client("dynamodb")
+    arrivals = []
+
+    def subscribe_before_the_release(**_):
+        if not arrivals:
+            arrivals.append(aws.write_subscription("payment#run-0", newcomer_token))
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.DeleteItem", subscribe_before_the_release)
+    try:
+        assert h.make_consumer(MESSAGE_TTL_SECONDS=600).handle(event(payment(0, "run-0"))) == {
+            "batchItemFailures": []
+        }
+    finally:
+        dynamodb.meta.events.unregister(
+            "provide-client-params.dynamodb.DeleteItem", subscribe_before_the_release
+        )
+    assert arrivals
+    assert h.callbacks.accepted(newcomer_token) or not aws.markers(), (aws.markers(), aws.status(newcomer))
+
+
+def test_a_refused_claim_check_inside_a_run_then_loses_the_message(aws, h):
+    """The consequence for G2/G4 (TTL > 0): run-1's task is gone. Alone, the record fails before
+    its claim, and its retry finds the task gone and buffers the message for the next subscriber.
+    After a run's selection swallowed the S3 error, the record leaves a claim; its retry takes
+    that claim for an earlier attempt's, counts "gone" as delivered, and the message is lost."""
+    executions = waiting(aws, h, count=3, timing_out={1})
+    batch = [payment(0, "run-0"), big_payment(1, "run-1"), payment(2, "run-2")]
+    consumer = h.make_consumer(CLAIM_CHECK_BUCKET="kafka-claim-checks", MESSAGE_TTL_SECONDS=600)
+    assert consumer.handle(event(*batch)) == held_back(1, 2)  # the bucket does not exist yet
+    __import__("boto3").client("s3").create_bucket(Bucket="kafka-claim-checks")
+    assert consumer.handle(event(*batch[1:])) == {"batchItemFailures": []}
+    h.assert_resumed_once(*executions[2], 2)
+    _late, late_token = aws.start_waiting("late")
+    assert h.subscribe(late_token, "run-1") == "delivered"  # was: "waiting", nothing buffered

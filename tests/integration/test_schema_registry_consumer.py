@@ -420,3 +420,42 @@ def test_glue_versions_are_resolved_to_the_readers_schema(aws, make_consumer):
         {"orderId": "o-1", "amount": 1},
         {"orderId": "o-2", "amount": 2, "currency": "USD"},
     ]
+
+
+# -- misconfigurations: never drained into the dead-letter queue, never quoted --------------------------
+
+PASTED_PASSWORD = "S3cr3tPassw0rd-registry"
+
+
+@pytest.mark.parametrize("page", [None, b"<html>please log in</html>"])
+@pytest.mark.parametrize("status", [301, 200, 400])
+def test_an_answer_that_is_not_the_registrys_holds_records_back(aws, make_consumer, caplog, status, page):
+    if status == 200 and page is None:
+        pytest.skip("a 200 registry error body is not an answer any server gives")
+    with answering(status, page) as server:
+        _, consumer = start_consumer(aws, make_consumer, f"wrong-{status}", SCHEMA_REGISTRY_URL=server.url)
+        try:
+            assert consumer.handle(lambda_kafka_event([record(0, confluent_header(7) + b"\x02")])) == failed(
+                0
+            )
+        finally:
+            schema_registry.client.cache_clear()
+            registry_values.forget()
+    assert aws.dead_letters() == []  # a misconfiguration must not drain the topic into the queue
+    line = held_back(caplog)[0]
+    assert line.error == "SchemaRegistryUnavailable"
+    assert len(line.reason) < 600
+
+
+def test_a_pasted_auth_secret_value_is_never_quoted(aws, make_consumer, caplog):
+    pasted = json.dumps({"username": "key", "password": PASTED_PASSWORD})
+    _, consumer = start_consumer(
+        aws, make_consumer, "pasted", SCHEMA_REGISTRY_URL="mock://pasted", SCHEMA_REGISTRY_AUTH_SECRET=pasted
+    )
+    try:
+        assert consumer.handle(lambda_kafka_event([record(0, confluent_header(7) + b"\x02")])) == failed(0)
+    finally:
+        schema_registry.client.cache_clear()
+        registry_values.forget()
+    assert "not a secret name or ARN" in held_back(caplog)[0].reason
+    assert leaks({"password": PASTED_PASSWORD}, {"log": caplog.text}) == []

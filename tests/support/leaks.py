@@ -39,6 +39,12 @@ def forms_of(secret: str) -> dict[str, str]:
         "URL-encoded (quote_plus)": quote_plus(secret),
         "URL-encoded (quote_plus, safe='/')": quote_plus(secret, safe="/"),
     }
+    # Inside a longer base64 text (``user:password`` in a Basic Authorization header) the secret's
+    # own encoding shifts with its offset: the stable middle of each of the three alignments.
+    for shift in (1, 2):
+        shifted = base64.b64encode(b"\0" * shift + data).decode()[4:-4]
+        if len(shifted) >= 8:
+            forms[f"base64 at offset {shift} (inside longer base64 text)"] = shifted
     return {name: form for name, form in forms.items() if form}
 
 

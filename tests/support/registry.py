@@ -23,16 +23,23 @@ class AnsweringRegistry:
 
 
 @contextmanager
-def answering(status: int) -> Iterator[AnsweringRegistry]:
-    """A server on 127.0.0.1 that answers every request with ``status`` and a registry error body."""
+def answering(status: int, page: bytes | None = None) -> Iterator[AnsweringRegistry]:
+    """A server on 127.0.0.1 that answers every request with ``status`` and a registry error body.
+
+    ``page``: an HTML body instead, as a login page or a proxy answers at a wrong URL.
+    """
     registry = AnsweringRegistry("")
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             registry.authorizations.append(self.headers.get("Authorization", ""))
-            body = json.dumps({"error_code": status * 100, "message": f"answering {status}"}).encode()
+            body = page or json.dumps({"error_code": status * 100, "message": f"answering {status}"}).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            if 300 <= status < 400:
+                self.send_header("Location", "https://login.example.com/")
+            self.send_header(
+                "Content-Type", "text/html" if page else "application/vnd.schemaregistry.v1+json"
+            )
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -316,7 +316,12 @@ class Correlator:
             self._heads[key] = released.head
         if delivered:  # handled now: a later record with the same id must read the mark
             self._unhandled.setdefault(key, set()).discard(inbound.message_id)
-        return _Offer(matched=True, delivered=delivered or bool(released.taken_over))
+        delivered = delivered or bool(released.taken_over)
+        if released.reread and not delivered:
+            # The head changed during the hand-over (someone subscribed): offer the message to
+            # it as it is now, rather than buffer it beside a subscription that waits for it.
+            return _Offer(matched=True, changed=True, head=released.head)
+        return _Offer(matched=True, delivered=delivered)
 
     # -- runs: many hand-overs in two requests ------------------------------------------------
 

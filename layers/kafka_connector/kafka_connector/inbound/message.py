@@ -127,9 +127,10 @@ class Inbound:
             # dropped from the message here is dropped from the result. Expressions saw it whole.
             drop_raw_value(self.message, self.include_raw_value)
             self._result_json, self._result_size = result_text(self.result)
-            if self.claim_check is not None and self._result_size > MAX_STEP_FUNCTIONS_PAYLOAD_BYTES:
-                # Stored now, before any subscription is claimed: S3 refusing leaves no claim behind.
-                self._claimed()
+        if self.claim_check is not None and self._result_size > MAX_STEP_FUNCTIONS_PAYLOAD_BYTES:
+            # Stored now, before any subscription is claimed: S3 refusing leaves no claim behind
+            # (also on a second call, after a first one's store failed).
+            self._claimed()
         return self.message
 
     @property

@@ -62,9 +62,7 @@ class RegistrySource:
         secret = env.get(names.SCHEMA_REGISTRY_AUTH_SECRET, "").strip() or None
         if not url:  # the secret alone may be the event source mapping's (template.yaml): unused here
             return None
-        if not url.startswith(("http://", "https://", "mock://")):
-            raise ConnectorInputError(f"{names.SCHEMA_REGISTRY_URL} must be an http(s):// URL")
-        return cls(url, secret)
+        return cls(schema_registry.checked_url(url, names.SCHEMA_REGISTRY_URL), secret)
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,7 +77,7 @@ def _access(source: RegistrySource) -> RegistryAccess:
         if not is_aws_error(error):
             raise
         raise RegistryUnavailableNow(
-            f"{names.SCHEMA_REGISTRY_AUTH_SECRET} {source.auth_secret!r} could not be read:"
+            f"{names.SCHEMA_REGISTRY_AUTH_SECRET} {_secret_id(source.auth_secret)} could not be read:"
             f" {error_code(error) or type(error).__name__}"
         ) from error
     redaction.register([text])
@@ -93,10 +91,18 @@ def _access(source: RegistrySource) -> RegistryAccess:
         and isinstance(document.get("password"), str)
     ):
         raise RegistryUnavailableNow(
-            f"{names.SCHEMA_REGISTRY_AUTH_SECRET} {source.auth_secret!r} must be a JSON object"
+            f"{names.SCHEMA_REGISTRY_AUTH_SECRET} {_secret_id(source.auth_secret)} must be a JSON object"
             ' {"username": …, "password": …}'
         )
     return RegistryAccess(source.url, document["username"], document["password"])
+
+
+def _secret_id(secret: str) -> str:
+    """The secret's name or ARN as messages may show it; anything else (a pasted value) is not quoted."""
+    if len(secret) <= 512 and all(c.isalnum() or c in "/_+=.@-:" for c in secret):
+        return repr(secret)
+    redaction.register([secret])
+    return "(not a secret name or ARN: its text is not shown)"
 
 
 #: After the registry (or its secret) failed, lookups of ids not yet known fail at once for this
@@ -140,7 +146,11 @@ def _fetch(source: RegistrySource, schema_id: int, field: str) -> tuple[str, Sch
         _access.cache_clear()  # rotated credentials: read the secret again on the next try
         raise RegistryUnavailableNow(str(error)) from None
     except RegistryRejected as error:
-        raise UndecodableRecord(f"the {field}'s schema id {schema_id} cannot be fetched: {error}") from None
+        if error.status == 422:  # the registry says the id itself is invalid: the record's problem
+            raise UndecodableRecord(
+                f"the {field}'s schema id {schema_id} cannot be fetched: {error}"
+            ) from None
+        raise RegistryUnavailableNow(str(error)) from None  # a misconfiguration must not drain the topic
     except schema_registry.RegistryError as error:
         raise RegistryUnavailableNow(str(error)) from None
     if found.schema_type == schema_registry.AVRO:

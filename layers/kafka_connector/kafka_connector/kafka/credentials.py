@@ -74,6 +74,14 @@ def _secret_name(authentication: Mapping[str, Any], field: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConnectorInputError(f"'authentication.{field}' must be a secret name or ARN")
+    # A secret's name or ARN (Secrets Manager: at most 2048 characters of this set). Anything else
+    # — a certificate or key pasted in place of its name — is refused without being quoted.
+    if len(value) > 2048 or not all(c.isalnum() or c in "/_+=.@-:" for c in value.strip()):
+        redaction.register([value])
+        raise ConnectorInputError(
+            f"'authentication.{field}' must be the name or ARN of a Secrets Manager secret,"
+            " not its contents (the value given is not shown)"
+        )
     return value.strip()
 
 

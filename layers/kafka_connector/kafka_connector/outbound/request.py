@@ -233,6 +233,10 @@ def published_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     message(s), shared headers and the serialization: what is published and where.
     """
     fields = {name: event[name] for name in PUBLISHED_FIELDS if event.get(name) is not None}
+    avro = fields.get("avro")
+    if isinstance(avro, Mapping) and isinstance(avro.get("schemaRegistry"), Mapping):
+        # The registry's credentials are configuration: only where it is counts (never hashed).
+        fields["avro"] = {**avro, "schemaRegistry": {"url": avro["schemaRegistry"].get("url")}}
     topic = event.get("topic")
     if isinstance(topic, Mapping):
         fields["topic"] = {k: topic[k] for k in ("topicName", "bootstrapServers") if topic.get(k) is not None}

@@ -24,11 +24,12 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from kafka_connector.aws.clients import client
 from kafka_connector.errors import ConnectorInputError, KafkaRetryableError
 from kafka_connector.input_checks import check_input
+from kafka_connector.redaction import shown
 
 #: Kafka's default ``max.request.size``: what a producer sends in one request at most.
 DEFAULT_MAX_REQUEST_SIZE: Final = 1024 * 1024
@@ -108,6 +109,10 @@ def _read(bucket: str, key: str, named: str) -> bytes:
         raise ConnectorInputError(
             f"'{named}': {where} could not be read: {code or 'refused'}",
             "The producer's role may read objects of the template's ProducerValueBucket only.",
+        ) from None
+    except ParamValidationError:  # botocore refused the bucket or key before any request
+        raise ConnectorInputError(
+            f"'{named}': {shown(where, 120)} is not a valid S3 bucket and key"
         ) from None
     except BotoCoreError as error:
         raise KafkaRetryableError(

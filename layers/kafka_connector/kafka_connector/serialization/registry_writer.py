@@ -41,9 +41,7 @@ def registry_access(section: object) -> RegistryAccess:
     """``avro.schemaRegistry``: ``{"url", "username"?, "password"?}`` (placeholders already expanded)."""
     if not isinstance(section, Mapping):
         raise ConnectorInputError("'avro.schemaRegistry' must be an object with 'url'")
-    url = section.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://", "mock://")):
-        raise ConnectorInputError("'avro.schemaRegistry.url' must be an http(s):// URL")
+    url = schema_registry.checked_url(section.get("url"), "avro.schemaRegistry.url")
     credentials: dict[str, str | None] = {}
     for name in ("username", "password"):
         value = section.get(name)

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from kafka_connector import redaction
+from kafka_connector.errors import ConnectorInputError
+from kafka_connector.redaction import shown
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -44,6 +46,32 @@ _CLIENT_TUNING: Final[dict[str, Any]] = {
 AVRO: Final = "AVRO"
 JSON_SCHEMA: Final = "JSON"
 PROTOBUF: Final = "PROTOBUF"
+
+
+def checked_url(url: object, field: str) -> str:
+    """A registry URL the client can use and messages may show, or a ``ConnectorInputError`` naming ``field``.
+
+    Credentials belong in their own fields (``username``/``password``, the auth secret): in the
+    URL's user info or query they would be sent in every request line and echoed by error
+    bodies, where no mask knows them. One URL only (the client's comma-separated fail-over list
+    is not offered: a typo there surfaced as an unexpected error per record).
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "mock://")):
+        raise ConnectorInputError(f"'{field}' must be an http(s):// URL")
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConnectorInputError(f"'{field}' has an invalid port") from None
+    del port
+    if "," in url or not parts.hostname:
+        raise ConnectorInputError(f"'{field}' must be one http(s):// URL with a host")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ConnectorInputError(
+            f"'{field}' must not carry credentials, a query or a fragment",
+            "Give the registry's credentials as username/password (or in the auth secret), not in the URL.",
+        )
+    return url.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +156,11 @@ def _call(access: RegistryAccess, what: str, action: Callable[[SchemaRegistryCli
         return action(client(access))
     except SchemaRegistryError as error:
         status = error.http_status_code
-        detail = f"{error.error_code}: {error.error_message}"
+        detail = shown(f"{error.error_code}: {error.error_message}", 200)
+        if 300 <= status < 400:  # a redirect (http → https, a login page): not the registry's answer
+            raise RegistryUnavailable(
+                access, what, status, f"redirected; is the URL right? {detail}"
+            ) from None
         if status in (401, 403):
             raise RegistryRefused(access, what, status, detail) from None
         if status == 404:
@@ -138,6 +170,10 @@ def _call(access: RegistryAccess, what: str, action: Callable[[SchemaRegistryCli
         raise RegistryRejected(access, what, status, detail) from None
     except (httpx.TransportError, OSError) as error:
         raise RegistryUnavailable(access, what, None, type(error).__name__) from None
+    except (httpx.HTTPError, ValueError) as error:  # e.g. a 200 HTML page: not a schema registry
+        raise RegistryUnavailable(
+            access, what, None, f"not a schema registry answer ({type(error).__name__})"
+        ) from None
 
 
 @functools.lru_cache(maxsize=1024)
