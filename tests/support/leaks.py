@@ -42,7 +42,10 @@ def forms_of(secret: str) -> dict[str, str]:
     # Inside a longer base64 text (``user:password`` in a Basic Authorization header) the secret's
     # own encoding shifts with its offset: the stable middle of each of the three alignments.
     for shift in (1, 2):
-        shifted = base64.b64encode(b"\0" * shift + data).decode()[4:-4]
+        # The characters that depend on the secret's bytes alone: from the first whole sextet
+        # after the shift to the last one before the secret ends.
+        first, last = -(-8 * shift // 6), 8 * (shift + len(data)) // 6
+        shifted = base64.b64encode(b"\0" * shift + data).decode()[first:last]
         if len(shifted) >= 8:
             forms[f"base64 at offset {shift} (inside longer base64 text)"] = shifted
     return {name: form for name, form in forms.items() if form}
