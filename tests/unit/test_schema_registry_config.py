@@ -28,7 +28,7 @@ def test_a_registry_makes_avro_schema_optional_with_confluent_framing():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SCHEMA_REGISTRY_URL": "sr.example.com:8081"}, "SCHEMA_REGISTRY_URL must be an http"),
+        ({"SCHEMA_REGISTRY_URL": "sr.example.com:8081"}, "'SCHEMA_REGISTRY_URL' must be an http"),
     ],
 )
 def test_bad_registry_settings_fail_the_cold_start(env, message):
