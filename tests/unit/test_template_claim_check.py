@@ -114,3 +114,10 @@ def test_the_producer_reads_values_only_from_its_bucket() -> None:
 @pytest.mark.parametrize("bucket", ["Order_Exports", "a", "bucket/with/path", "*"])
 def test_the_producer_bucket_must_be_a_bucket_name(bucket: str) -> None:
     assert refused(**SELF_MANAGED, ProducerValueBucket=bucket)
+
+
+def test_an_instance_without_the_consumer_has_no_bucket_and_grants_nothing_on_one() -> None:
+    # A shared instance (examples/multi-connector) with EnableClaimCheck: nothing would write to it.
+    stack = deploy(**SELF_MANAGED, EnableClaimCheck="true", DeployConsumer="false")
+    assert stack.of_type("AWS::S3::Bucket") == {}
+    assert s3_statements(stack) == {}
