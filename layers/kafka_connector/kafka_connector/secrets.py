@@ -59,6 +59,15 @@ _RETRYABLE = {
 }
 
 
+def is_secret_id(value: str) -> bool:
+    """Whether ``value`` can be a Secrets Manager secret's name or ARN (at most 2048 characters of
+    letters, digits and ``/_+=.@-:``), rather than a secret's contents pasted in its place.
+
+    Messages quote a secret id; a value that is not one is never quoted (it may be the secret).
+    """
+    return 0 < len(value) <= 2048 and all(c.isalnum() or c in "/_+=.@-:" for c in value)
+
+
 def _cache_seconds() -> int:
     return int(os.environ.get(names.SECRETS_CACHE_SECONDS, "300"))
 

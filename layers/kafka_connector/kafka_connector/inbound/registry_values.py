@@ -27,6 +27,7 @@ from kafka_connector.aws.clients import client
 from kafka_connector.aws.errors import error_code, is_aws_error
 from kafka_connector.errors import ConnectorInputError
 from kafka_connector.inbound.exceptions import TransientRecordError, UndecodableRecord
+from kafka_connector.secrets import is_secret_id
 from kafka_connector.serialization import schema_registry
 from kafka_connector.serialization.avro_codec import parse_avro_schema
 from kafka_connector.serialization.schema_registry import (
@@ -99,7 +100,7 @@ def _access(source: RegistrySource) -> RegistryAccess:
 
 def _secret_id(secret: str) -> str:
     """The secret's name or ARN as messages may show it; anything else (a pasted value) is not quoted."""
-    if len(secret) <= 512 and all(c.isalnum() or c in "/_+=.@-:" for c in secret):
+    if len(secret) <= 512 and is_secret_id(secret):  # quoted only when short as well
         return repr(secret)
     redaction.register([secret])
     return "(not a secret name or ARN: its text is not shown)"

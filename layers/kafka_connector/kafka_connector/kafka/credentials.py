@@ -14,7 +14,7 @@ from kafka_connector.errors import ConnectorInputError
 from kafka_connector.kafka.jaas import JaasSyntaxError, parse_jaas
 from kafka_connector.kafka.tls import check_certificates, check_key_pair
 from kafka_connector.kafka.vocabulary import Role
-from kafka_connector.secrets import secret_document
+from kafka_connector.secrets import is_secret_id, secret_document
 
 
 def defaults(role: Role, name: str) -> dict[str, str]:
@@ -74,9 +74,9 @@ def _secret_name(authentication: Mapping[str, Any], field: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConnectorInputError(f"'authentication.{field}' must be a secret name or ARN")
-    # A secret's name or ARN (Secrets Manager: at most 2048 characters of this set). Anything else
-    # — a certificate or key pasted in place of its name — is refused without being quoted.
-    if len(value) > 2048 or not all(c.isalnum() or c in "/_+=.@-:" for c in value.strip()):
+    # Anything but a secret's name or ARN — a certificate or key pasted in place of its name — is
+    # refused without being quoted.
+    if not is_secret_id(value.strip()):
         redaction.register([value])
         raise ConnectorInputError(
             f"'authentication.{field}' must be the name or ARN of a Secrets Manager secret,"

@@ -60,10 +60,9 @@ def checked_url(url: object, field: str) -> str:
         raise ConnectorInputError(f"'{field}' must be an http(s):// URL")
     parts = urlsplit(url.strip())
     try:
-        port = parts.port
+        parts.port  # noqa: B018 - parsing the port is the check
     except ValueError:
         raise ConnectorInputError(f"'{field}' has an invalid port") from None
-    del port
     if "," in url or not parts.hostname:
         raise ConnectorInputError(f"'{field}' must be one http(s):// URL with a host")
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
