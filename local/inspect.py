@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -138,14 +138,8 @@ def dlq(*, as_json: bool) -> int:
 
     with attached() as state:
         messages = peek_queue(boto3.client("sqs"), state.dead_letter_queue_url)
-    if as_json:
-        print(json.dumps(messages, indent=2))
-    else:
-        for message in messages:
-            print(dlq_line(message))
-        if not messages:
-            print(f"the dead-letter queue is empty ({state.dead_letter_queue_url})")
-    return 0
+    empty = f"the dead-letter queue is empty ({state.dead_letter_queue_url})"
+    return _show(messages, dlq_line, empty, as_json)
 
 
 def table(*, as_json: bool) -> int:
@@ -153,11 +147,16 @@ def table(*, as_json: bool) -> int:
 
     with attached() as state:
         items = scan_table(boto3.client("dynamodb"), state.table)
+    return _show(items, table_line, f"the correlation table is empty ({state.table})", as_json)
+
+
+def _show(entries: list[Any], line: Callable[[Any], str], empty: str, as_json: bool) -> int:
+    """``entries`` as one JSON document, or one line each (``empty`` when there are none)."""
     if as_json:
-        print(json.dumps(items, indent=2))
+        print(json.dumps(entries, indent=2))
     else:
-        for item in items:
-            print(table_line(item))
-        if not items:
-            print(f"the correlation table is empty ({state.table})")
+        for entry in entries:
+            print(line(entry))
+        if not entries:
+            print(empty)
     return 0

@@ -9,7 +9,6 @@ counted in characters, Glue's zlib body not inflated, an empty value taken for a
 NaN passed on to Step Functions.
 """
 
-import importlib
 import io
 import json
 import logging
@@ -37,6 +36,7 @@ from kafka_connector.limits import MAX_STEP_FUNCTIONS_PAYLOAD_BYTES
 from local.context import LocalLambdaContext
 from local.kafka_event import KafkaRecord, lambda_kafka_event
 from tests.support.aws import register_glue_schema
+from tests.support.cold_start import reloaded
 
 TOPIC = "payments"
 
@@ -446,18 +446,15 @@ def test_dead_lettered_records_are_logged_at_warning(aws, make_consumer, caplog)
 @pytest.fixture
 def consumer_function(aws, monkeypatch):
     """functions/consumer/app.py after a cold start against this test's table and queue."""
-    for name, value in {
+    env = {
         "CONNECTOR_MODE": "correlate",
         "MESSAGE_NAME": "payment",
         "CORRELATION_KEY_EXPRESSION": "=value.orderId",
         "CORRELATION_TABLE": aws.table,
         "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
         "MESSAGE_TTL_SECONDS": "60",
-    }.items():
-        monkeypatch.setenv(name, value)
-    from functions.consumer import app
-
-    app = importlib.reload(app)
+    }
+    app = reloaded(monkeypatch, "functions.consumer.app", env)
     return lambda event: app.lambda_handler(event, LocalLambdaContext("consumer"))
 
 

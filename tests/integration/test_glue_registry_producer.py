@@ -19,14 +19,8 @@ from kafka_connector.serialization import glue_registry, glue_versions
 from local.context import LocalLambdaContext
 from tests.support.aws import register_glue_schema
 from tests.support.kafka import read_one
+from tests.support.registry import V1, V2
 
-V1 = {
-    "type": "record",
-    "name": "Payment",
-    "namespace": "shop",
-    "fields": [{"name": "orderId", "type": "string"}, {"name": "amount", "type": "int"}],
-}
-V2 = {**V1, "fields": [*V1["fields"], {"name": "currency", "type": "string", "default": "EUR"}]}
 VALUE = {"orderId": "o-1", "amount": 5}
 
 

@@ -8,7 +8,6 @@ bootstrap held by a relay in front of the real broker — not by writing the tab
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -26,6 +25,7 @@ from kafka_connector.errors import ConnectorInputError, KafkaNonRetryableError, 
 from kafka_connector.outbound.idempotency import DEFAULT_TTL_SECONDS, IdempotentPublisher
 from local.context import LocalLambdaContext
 from tests.support.aws import plain
+from tests.support.cold_start import reloaded
 from tests.support.kafka import read_records
 from tests.support.leaks import leaks
 from tests.support.producer import HeldRelay
@@ -40,10 +40,8 @@ def cold_start(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
     from functions.producer import app
 
     app.publisher.close()
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
     aws_clients.client.cache_clear()
-    return importlib.reload(app)
+    return reloaded(monkeypatch, "functions.producer.app", env)
 
 
 @pytest.fixture

@@ -1,29 +1,25 @@
 """The redrive function's handler: its options, its refusals, its response (moto)."""
 
-import importlib
-
 import pytest
 
 from kafka_connector.errors import ConnectorInputError
 from local.context import LocalLambdaContext
+from tests.support.cold_start import reloaded
 from tests.support.handover import OK, event, payment
 
 
 @pytest.fixture
 def redrive_handler(aws, monkeypatch):
     """The redrive function after a cold start, configured as the consumer is."""
-    for name, value in {
+    env = {
         "CONNECTOR_MODE": "correlate",
         "MESSAGE_NAME": "payment",
         "CORRELATION_KEY_EXPRESSION": "=value.orderId",
         "CORRELATION_TABLE": aws.table,
         "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
         "POWERTOOLS_METRICS_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    from functions.redrive import app
-
-    app = importlib.reload(app)
+    }
+    app = reloaded(monkeypatch, "functions.redrive.app", env)
     app.redriver.wait_seconds = 0
     return lambda e: app.lambda_handler(e, LocalLambdaContext("redrive"))
 

@@ -31,17 +31,9 @@ from local.kafka_event import KafkaRecord, lambda_kafka_event
 from tests.support.aws import register_glue_schema
 from tests.support.kafka import create_topic
 from tests.support.leaks import leaks
-from tests.support.registry import answering
+from tests.support.registry import V1, V2, answering
 
 TOPIC = "payments"
-V1 = {
-    "type": "record",
-    "name": "Payment",
-    "namespace": "shop",
-    "fields": [{"name": "orderId", "type": "string"}, {"name": "amount", "type": "int"}],
-}
-#: v2: a field with a default added (a backward and forward compatible change).
-V2 = {**V1, "fields": [*V1["fields"], {"name": "currency", "type": "string", "default": "EUR"}]}
 #: What a v2 reader may also read: ``amount`` written as an int, read as a long (a promotion).
 V2_LONG = {
     **V1,

@@ -24,15 +24,8 @@ from kafka_connector.serialization import schema_registry
 from local.context import LocalLambdaContext
 from tests.support.kafka import read_one
 from tests.support.leaks import leaks, logger_writing_to
-from tests.support.registry import answering
+from tests.support.registry import V1, V2, answering
 
-V1 = {
-    "type": "record",
-    "name": "Payment",
-    "namespace": "shop",
-    "fields": [{"name": "orderId", "type": "string"}, {"name": "amount", "type": "int"}],
-}
-V2 = {**V1, "fields": [*V1["fields"], {"name": "currency", "type": "string", "default": "EUR"}]}
 VALUE = {"orderId": "o-1", "amount": 5}
 
 

@@ -15,6 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+#: The payment schema the registry tests write and read; v2 adds a field with a default (a
+#: backward and forward compatible change).
+V1 = {
+    "type": "record",
+    "name": "Payment",
+    "namespace": "shop",
+    "fields": [{"name": "orderId", "type": "string"}, {"name": "amount", "type": "int"}],
+}
+V2 = {**V1, "fields": [*V1["fields"], {"name": "currency", "type": "string", "default": "EUR"}]}
+
 
 @dataclass
 class AnsweringRegistry:
