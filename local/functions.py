@@ -112,3 +112,9 @@ def error_payload(error: BaseException) -> dict[str, Any]:
         "errorType": type(error).__name__,
         "stackTrace": traceback.format_tb(error.__traceback__),
     }
+
+
+def forget_cached_clients() -> None:
+    """Drop the layer's cached boto3 clients, made for another endpoint (a new or a stopped emulator)."""
+    if "kafka_connector.aws.clients" in sys.modules:
+        sys.modules["kafka_connector.aws.clients"].client.cache_clear()

@@ -29,7 +29,7 @@ from local.broker import BOOTSTRAP_ENV, kafka_bootstrap
 from local.emulator import Emulator
 from local.executions import describe as describe_executions
 from local.executions import parse_start_requests, start_waiting
-from local.functions import LocalFunction, environment
+from local.functions import LocalFunction, environment, forget_cached_clients
 from local.inputs import check_brokers, parse_env, read_json_file
 from local.resources import (
     LOCAL_SECRETS,
@@ -65,16 +65,11 @@ def local_aws(
 ) -> Iterator[tuple[Emulator, LocalResources]]:
     """A fresh emulator with the template's resources, and this process pointed at it."""
     with Emulator() as emulator, environment(emulator.client_environment()):
-        _forget_cached_clients()
+        forget_cached_clients()
         try:
             yield emulator, create_resources(overrides, local_defaults, state_machines=state_machines)
         finally:
-            _forget_cached_clients()
-
-
-def _forget_cached_clients() -> None:
-    if "kafka_connector.aws.clients" in sys.modules:
-        sys.modules["kafka_connector.aws.clients"].client.cache_clear()
+            forget_cached_clients()
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from local.broker import create_topics, kafka_bootstrap
 from local.dead_letters import on_failure_to_queue
 from local.emulator import Emulator
 from local.event_source_mapping import LocalEventSourceMapping
-from local.functions import ROOT, LocalFunction, environment
+from local.functions import ROOT, LocalFunction, environment, forget_cached_clients
 from local.resources import (
     create_resources,
     function_environment,
@@ -124,16 +124,11 @@ def attached() -> Iterator[StackState]:
     """The running stack, with boto3 and the layer's clients in this process pointed at it."""
     state = read_state()
     with environment(state.client_environment()):
-        _forget_cached_clients()
+        forget_cached_clients()
         try:
             yield state
         finally:
-            _forget_cached_clients()
-
-
-def _forget_cached_clients() -> None:
-    if "kafka_connector.aws.clients" in sys.modules:
-        sys.modules["kafka_connector.aws.clients"].client.cache_clear()
+            forget_cached_clients()
 
 
 # -- invoke --stack ---------------------------------------------------------------------------------
@@ -262,8 +257,8 @@ def _up(
     with timeline.step("the AWS emulator"):
         emulator = stack.enter_context(Emulator())
     stack.enter_context(environment(emulator.client_environment()))
-    _forget_cached_clients()
-    stack.callback(_forget_cached_clients)
+    forget_cached_clients()
+    stack.callback(forget_cached_clients)
     timeline.say(
         f"AWS emulator: {emulator.endpoint_url} (Step Functions, DynamoDB, SQS, Secrets Manager, Glue)"
     )
